@@ -1,0 +1,187 @@
+"""Records that cannot be archived -> the SQS dead-letter queue, with everything needed to replay them.
+
+Message body (JSON, ASCII only; documented in README.md and docs/dead-letter.md)::
+
+    {"version": 1, "id": ..., "reason": ..., "errorClass": ..., "errorMessage": ...,
+     "topic": ..., "partition": ..., "offset": ..., "timestamp": ..., "timestampType": ...,
+     "key": <base64 | null>, "value": <base64 | null>, "headers": [{"key": ..., "value": <base64 | null>}],
+     "eventSource": ..., "eventSourceArn": ..., "bootstrapServers": ..., "recordsKey": "<topic>-<partition>"}
+
+A body larger than SQS accepts is written to ``s3://<bucket>/dead-letter/...`` (a deterministic key, so a retried
+batch rewrites the same object) and the message carries ``payloadLocation`` instead of key, value and headers.
+Any SQS or S3 failure after retries raises ``DeadLetterError``: the batch is retried, nothing is lost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from base64 import b64encode
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from archiver.decoding import DecodedBatch, RecordFailure
+from archiver.errors import DeadLetterError
+from archiver.keys import dead_letter_key, offset_label
+from archiver.partitioning import encode_topic
+
+MESSAGE_VERSION = 1
+MAX_MESSAGE_BYTES = 256 * 1024  # SQS's classic limit per message and per SendMessageBatch request
+MAX_BATCH_ENTRIES = 10  # SendMessageBatch's limit
+MAX_SEND_ATTEMPTS = 4  # our retries of entries SQS failed on its side, on top of the SDK's request retries
+PAYLOAD_FIELDS = ("key", "value", "headers")
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """One message to send: its deterministic id, coordinates and JSON body."""
+
+    record_id: str
+    topic: str
+    partition: int | None
+    body: dict[str, Any]
+
+
+def dead_letters_for(batch: DecodedBatch, failures: Sequence[RecordFailure]) -> list[DeadLetter]:
+    """Build the dead-letter message of every failure, keeping each record's payload as it arrived."""
+    return [_dead_letter(batch, failure) for failure in failures]
+
+
+def _dead_letter(batch: DecodedBatch, failure: RecordFailure) -> DeadLetter:
+    raw = failure.raw if isinstance(failure.raw, dict) else {}
+    topic, partition = _coordinates(raw, failure.records_key)
+    offset = raw.get("offset") if type(raw.get("offset")) is int else None
+    record_id = _record_id(topic, partition, offset, failure.raw)
+    body = {
+        "version": MESSAGE_VERSION,
+        "id": record_id,
+        "reason": failure.error.reason,
+        "errorClass": type(failure.error).__name__,
+        "errorMessage": str(failure.error),
+        "topic": topic,
+        "partition": partition,
+        "offset": offset,
+        "timestamp": raw.get("timestamp"),
+        "timestampType": raw.get("timestampType"),
+        "key": raw.get("key"),
+        "value": raw.get("value"),
+        "headers": _headers_base64(raw.get("headers")),
+        "eventSource": batch.event_source,
+        "eventSourceArn": batch.event_source_arn,
+        "bootstrapServers": batch.bootstrap_servers,
+        "recordsKey": failure.records_key,
+    }
+    if not isinstance(failure.raw, dict):
+        body["record"] = failure.raw  # not even an object: keep whatever it was
+    return DeadLetter(record_id=record_id, topic=topic, partition=partition, body=body)
+
+
+def _coordinates(raw: dict[str, Any], records_key: str) -> tuple[str, int | None]:
+    """Topic and partition from the record if it has them, else from its "<topic>-<partition>" map key."""
+    key_topic, _, key_partition = records_key.rpartition("-")
+    topic = raw.get("topic") if isinstance(raw.get("topic"), str) and raw.get("topic") else key_topic or records_key
+    partition = raw.get("partition")
+    if type(partition) is not int:
+        partition = int(key_partition) if key_partition.isdigit() else None
+    return str(topic), partition
+
+
+def _record_id(topic: str, partition: int | None, offset: int | None, raw: object) -> str:
+    """``<topic>+<partition>+<offset>``; a record without a usable offset is named by a hash of its content."""
+    if offset is not None and partition is not None:
+        return f"{encode_topic(topic)}+{partition}+{offset_label(offset)}"
+    digest = hashlib.sha256(json.dumps(raw, sort_keys=True, default=repr).encode()).hexdigest()[:32]
+    return f"{encode_topic(topic)}+{partition if partition is not None else 'unknown'}+sha256-{digest}"
+
+
+def _headers_base64(headers: object) -> object:
+    """Headers as ``[{"key", "value": base64}]`` when well-formed; otherwise exactly as delivered."""
+    if headers is None:
+        return []
+    if not isinstance(headers, list):
+        return headers
+    converted = []
+    for entry in headers:
+        if not isinstance(entry, dict) or len(entry) != 1:
+            return headers
+        ((name, value),) = entry.items()
+        try:
+            data = None if value is None else b64encode(bytes(value)).decode("ascii")
+        except (TypeError, ValueError):
+            return headers
+        converted.append({"key": name, "value": data})
+    return converted
+
+
+class DeadLetterQueue:
+    """Sends dead letters to one SQS queue, spilling oversized bodies to the archive bucket."""
+
+    def __init__(self, sqs_client: Any, s3_client: Any, *, queue_url: str, bucket: str) -> None:
+        self._sqs = sqs_client
+        self._s3 = s3_client
+        self._queue_url = queue_url
+        self._bucket = bucket
+
+    def send_all(self, letters: Sequence[DeadLetter]) -> list[str]:
+        """Send every letter (raising ``DeadLetterError`` if any cannot be). Returns the S3 keys of spilled bodies."""
+        spilled: list[str] = []
+        bodies = [self._message_body(letter, spilled) for letter in letters]
+        for chunk in _chunks(bodies):
+            self._send_chunk(chunk)
+        return spilled
+
+    def _message_body(self, letter: DeadLetter, spilled: list[str]) -> str:
+        body = _json(letter.body)
+        if len(body.encode("ascii")) <= MAX_MESSAGE_BYTES:
+            return body
+        key = dead_letter_key(letter.topic, letter.partition, letter.record_id)
+        try:
+            self._s3.put_object(Bucket=self._bucket, Key=key, Body=body.encode("ascii"), ContentType="application/json")
+        except (ClientError, BotoCoreError) as error:
+            raise DeadLetterError(
+                f"could not store dead-letter payload at s3://{self._bucket}/{key}: {error}"
+            ) from error
+        spilled.append(key)
+        pointer = {name: value for name, value in letter.body.items() if name not in PAYLOAD_FIELDS}
+        pointer["payloadLocation"] = {"bucket": self._bucket, "key": key, "bytes": len(body)}
+        return _json(pointer)
+
+    def _send_chunk(self, bodies: list[str]) -> None:
+        pending = {f"m{index}": body for index, body in enumerate(bodies)}
+        for _attempt in range(MAX_SEND_ATTEMPTS):
+            entries = [{"Id": entry_id, "MessageBody": body} for entry_id, body in pending.items()]
+            try:
+                response = self._sqs.send_message_batch(QueueUrl=self._queue_url, Entries=entries)
+            except (ClientError, BotoCoreError) as error:
+                raise DeadLetterError(f"could not send to the dead-letter queue {self._queue_url}: {error}") from error
+            failed = response.get("Failed", [])
+            sender_faults = [entry for entry in failed if entry.get("SenderFault")]
+            if sender_faults:
+                # Retrying the same message cannot help; the batch must be retried (and the cause fixed).
+                raise DeadLetterError(f"the dead-letter queue rejected messages: {sender_faults}")
+            pending = {entry["Id"]: pending[entry["Id"]] for entry in failed}
+            if not pending:
+                return
+        raise DeadLetterError(f"the dead-letter queue kept failing {len(pending)} message(s) after retries")
+
+
+def _json(document: dict[str, Any]) -> str:
+    # ASCII-only JSON is always within SQS's allowed characters, whatever bytes the record held.
+    return json.dumps(document, ensure_ascii=True, separators=(",", ":"), default=repr)
+
+
+def _chunks(bodies: list[str]) -> Iterator[list[str]]:
+    """Groups of at most 10 bodies and 256 KiB in total, as SendMessageBatch requires."""
+    chunk: list[str] = []
+    size = 0
+    for body in bodies:
+        if chunk and (len(chunk) == MAX_BATCH_ENTRIES or size + len(body) > MAX_MESSAGE_BYTES):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(body)
+        size += len(body)
+    if chunk:
+        yield chunk

@@ -1,0 +1,126 @@
+"""Record -> partition path under the archive prefix. Every path starts with the (encoded) topic.
+
+* ``default``: ``<topic>/partition=<p>``
+* ``time``:    ``<topic>/<pattern of the record timestamp>``, e.g. ``orders/year=2024/month=05/day=01/hour=13``
+* ``field``:   ``<topic>/<field>=<value of a top-level field of a JSON value>``
+
+Paths are built from hostile input (topic names from the event, field values from record payloads), so every
+segment goes through ``encode_segment``: the result only ever contains ``A-Z a-z 0-9 _ - . % ~ =`` and can never be
+empty, ``.``, ``..`` or contain ``/``. It therefore cannot escape the prefix or make an invalid S3 key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from archiver.decoding import Envelope
+from archiver.errors import RecordPartitionError
+from archiver.settings import Settings
+
+# Hive and Athena read this name as the NULL partition.
+NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
+# Encoded values longer than this are cut and suffixed with a hash of the whole value, so they stay distinct.
+MAX_SEGMENT_LENGTH = 96
+# Legal Kafka topic names (at most 249 of A-Z a-z 0-9 . _ -) encode to themselves and are never cut.
+MAX_TOPIC_SEGMENT_LENGTH = 255
+_KEEP_PREFIX = 64
+_SAFE_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.")
+
+PartitionPath = Callable[[Envelope], str]
+
+
+def encode_segment(text: str, max_length: int = MAX_SEGMENT_LENGTH) -> str:
+    """Percent-encode ``text`` into one safe path segment (UTF-8; lone surrogates kept via surrogatepass)."""
+    raw = text.encode("utf-8", "surrogatepass")
+    encoded = "".join(chr(b) if b in _SAFE_BYTES else f"%{b:02X}" for b in raw)
+    if encoded in ("", ".", ".."):
+        # Empty and dot segments would vanish or climb in any tool that normalises paths.
+        encoded = "%2E" * len(encoded) if encoded else NULL_PARTITION
+    if len(encoded) > max_length:
+        digest = hashlib.sha256(raw).hexdigest()[:16]
+        head = encoded[:_KEEP_PREFIX]
+        head = head[: head.rfind("%")] if "%" in head[-2:] else head  # never cut an escape in half
+        encoded = f"{head}~{digest}"
+    return encoded
+
+
+def encode_topic(topic: str) -> str:
+    """A topic name as a path segment: unchanged when it is a legal Kafka name, safely encoded otherwise."""
+    return encode_segment(topic, MAX_TOPIC_SEGMENT_LENGTH)
+
+
+def build_partitioner(settings: Settings) -> PartitionPath:
+    """The partition-path function that ``settings`` selects."""
+    if settings.partitioner == "time":
+        return _time_partitioner(settings.time_pattern, settings.zone)
+    if settings.partitioner == "field":
+        assert settings.partition_field is not None  # guaranteed by Settings validation
+        return _field_partitioner(settings.partition_field)
+    return _default_partitioner
+
+
+def _topic_segment(topic: str, cache: dict[str, str] = {}) -> str:  # noqa: B006 -- deliberate per-container memo
+    segment = cache.get(topic)
+    if segment is None:
+        segment = cache[topic] = encode_topic(topic)
+    return segment
+
+
+def _default_partitioner(record: Envelope) -> str:
+    return f"{_topic_segment(record['topic'])}/partition={record['partition']}"
+
+
+def _time_partitioner(pattern: str, zone: ZoneInfo) -> PartitionPath:
+    # Patterns only use directives down to the minute, so one formatted path serves a whole minute.
+    by_minute: dict[int, str] = {}
+
+    def path(record: Envelope) -> str:
+        minute = record["timestamp"] // 60_000
+        formatted = by_minute.get(minute)
+        if formatted is None:
+            if len(by_minute) > 100_000:
+                by_minute.clear()  # bound the memo on a long-lived container
+            try:
+                moment = datetime.fromtimestamp(minute * 60, zone)
+            except (OverflowError, OSError, ValueError) as error:
+                raise RecordPartitionError(f"timestamp {record['timestamp']} is outside the calendar") from error
+            formatted = by_minute[minute] = moment.strftime(pattern)
+        return f"{_topic_segment(record['topic'])}/{formatted}"
+
+    return path
+
+
+def _field_partitioner(field_name: str) -> PartitionPath:
+    def path(record: Envelope) -> str:
+        return (
+            f"{_topic_segment(record['topic'])}/{field_name}={encode_segment(field_text(record['value'], field_name))}"
+        )
+
+    return path
+
+
+def field_text(value: bytes | None, field_name: str) -> str:
+    """The text of a top-level JSON field, or "" (the NULL partition) when there is none to read.
+
+    Tombstones, values that are not JSON objects and objects without the field are still archived: they land in
+    the NULL partition rather than the dead-letter queue, because nothing about them is wrong for an archive.
+    """
+    if value is None:
+        return ""
+    try:
+        document = json.loads(value)
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError are both ValueErrors
+        return ""
+    if not isinstance(document, dict):
+        return ""
+    found = document.get(field_name)
+    if found is None:
+        return ""
+    if isinstance(found, str):
+        return found
+    # Numbers, booleans, lists and objects partition by their compact JSON text.
+    return json.dumps(found, separators=(",", ":"), sort_keys=True)
