@@ -101,3 +101,19 @@ def test_cold_start_names_every_bad_setting(aws: FakeAws, monkeypatch: pytest.Mo
         cold_start(monkeypatch, {"DEAD_LETTER_QUEUE_URL": aws.queue_url, "AVRO_CODEC": "lz4"})
     sys.modules.pop("handler", None)
     assert caught.value.problems == ["ARCHIVE_BUCKET is required"]
+
+
+def test_tracing_wraps_the_handler_only_when_it_is_on(
+    handler: ModuleType, aws: FakeAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def plain(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return {"archived": handler.archiver.archive(event).records_archived}
+
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    assert handler.traced(plain) is plain  # no Tracer, no X-Ray SDK import
+
+    monkeypatch.delenv("POWERTOOLS_TRACE_DISABLED")
+    wrapped = handler.traced(plain)
+    assert wrapped is not plain
+    # Outside Lambda, Powertools' Tracer disables itself, so the traced handler still runs here.
+    assert wrapped(load_event("msk.json"), FakeLambdaContext()) == {"archived": 1}

@@ -48,6 +48,24 @@ class RecordPartitionError(RecordError):
     reason = "unpartitionable-record"
 
 
+class ValueDecodeError(RecordError):
+    """A typed topic's value does not decode: bad wire-format header, corrupt Avro body or invalid JSON."""
+
+    reason = "undecodable-value"
+
+
+class ValueSchemaError(RecordError):
+    """A JSON value does not conform to its topic's Avro schema."""
+
+    reason = "non-conforming-value"
+
+
+class UnknownSchemaError(RecordError):
+    """The schema registry answered that the value's schema id does not exist (HTTP 404, EntityNotFoundException)."""
+
+    reason = "unknown-schema"
+
+
 class ObjectKeyError(ArchiverError):
     """An object key would be invalid for S3 (too long). A configuration problem, so it raises."""
 
@@ -62,3 +80,7 @@ class ArchiveWriteError(InfrastructureError):
 
 class DeadLetterError(InfrastructureError):
     """A record could not be handed to the dead-letter queue (nor its payload to S3)."""
+
+
+class SchemaRegistryError(InfrastructureError):
+    """The schema registry could not answer (unreachable, 5xx, throttled, denied). Raised so the batch is retried."""

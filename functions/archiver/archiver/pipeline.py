@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from archiver.deadletter import DeadLetterQueue, dead_letters_for
 from archiver.decoding import Envelope, RecordFailure, decode_event, to_event_record
@@ -18,6 +18,11 @@ from archiver.keys import archive_key
 from archiver.partitioning import PartitionPath, build_partitioner
 from archiver.settings import Settings
 from archiver.writing import ArchiveObject, ArchiveWriter
+
+if TYPE_CHECKING:
+    from archiver.values.base import ValueSchema
+    from archiver.values.factory import ClientFactory
+    from archiver.values.stage import TypedValues
 
 GroupKey = tuple[str, int, str]  # topic, partition, partition path
 
@@ -73,8 +78,16 @@ class BatchSummary:
 class Archiver:
     """Archives event batches with one configuration and the S3 and SQS clients it is given."""
 
-    def __init__(self, settings: Settings, *, s3_client: Any, sqs_client: Any) -> None:
+    def __init__(
+        self, settings: Settings, *, s3_client: Any, sqs_client: Any, value_clients: ClientFactory | None = None
+    ) -> None:
         self._settings = settings
+        # Typed archives (docs/typed-archives.md); raw-only deployments never import that code.
+        self._values: TypedValues | None = None
+        if settings.typed_topics:
+            from archiver.values.stage import TypedValues
+
+            self._values = TypedValues(settings.typed_topics, clients=value_clients)
         self._partition_path = build_partitioner(settings)
         self._writer = ArchiveWriter(s3_client, settings.archive_bucket)
         self._dead_letters = DeadLetterQueue(
@@ -83,9 +96,11 @@ class Archiver:
 
     def archive(self, event: object) -> BatchSummary:
         batch = decode_event(event)
+        if self._values is not None:
+            self._values.decode_batch(batch, event)  # values that cannot be typed join batch.failures
         groups, placement_failures = group_by_path(batch.records, self._partition_path)
         failures = batch.failures + placement_failures
-        objects = [self._encode(group_key, records) for group_key, records in groups.items()]
+        objects = [item for group_key, records in groups.items() for item in self._encode_group(group_key, records)]
 
         self._writer.write_all(objects)
         letters = dead_letters_for(batch, failures)
@@ -111,11 +126,23 @@ class Archiver:
             span.records += item.record_count
         return summary
 
-    def _encode(self, group_key: GroupKey, records: Sequence[Envelope]) -> ArchiveObject:
+    def _encode_group(self, group_key: GroupKey, records: Sequence[Envelope]) -> list[ArchiveObject]:
+        if self._values is None or not self._values.is_typed(group_key[0]):
+            return [self._encode(group_key, records)]
+        # One schema per object: a writer-schema change inside the group starts a new object.
+        return [self._encode(group_key, run, schema) for schema, run in self._values.runs(records)]
+
+    def _encode(
+        self, group_key: GroupKey, records: Sequence[Envelope], schema: ValueSchema | None = None
+    ) -> ArchiveObject:
         topic, partition, path = group_key
         first, last = records[0]["offset"], records[-1]["offset"]
         key = archive_key(self._settings.archive_prefix, path, topic, partition, first, last)
-        body = encode_records(records, codec=self._settings.codec, key=key)
+        if schema is None:
+            body = encode_records(records, codec=self._settings.codec, key=key)
+        else:
+            key = schema.object_key(key)
+            body = schema.encode(records, codec=self._settings.codec, key=key)
         return ArchiveObject(
             key=key,
             body=body,
