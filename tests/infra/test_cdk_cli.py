@@ -1,0 +1,112 @@
+"""A real `cdk synth` through the project's pinned CDK CLI (npm aws-cdk in node_modules), on the example configs.
+
+The example configs are synthesized in parallel, each into its own directory, exactly as `make synth` does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from infra import PROJECT_ROOT
+
+CDK = PROJECT_ROOT / "node_modules" / ".bin" / "cdk"
+RUNS = {
+    "msk": ["-c", "config=config/msk.example.json"],
+    "self-managed": ["-c", "config=config/self-managed.example.json"],
+    "local": ["-c", "config=config/local.json", "-c", "withEventSource=false"],
+    "typed": ["-c", "config=config/typed.example.json"],
+}
+
+
+def test_cdk_cli_synthesizes_every_example(tmp_path: Path) -> None:
+    assert CDK.exists(), "node_modules is missing: run `make node-modules` (npm ci)"
+    env = {
+        **os.environ,
+        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+        "CDK_DISABLE_CLI_TELEMETRY": "true",
+    }
+    env.pop("CDK_DEFAULT_ACCOUNT", None)
+    env.pop("CDK_DEFAULT_REGION", None)
+    processes = {
+        name: subprocess.Popen(
+            [
+                str(CDK),
+                "synth",
+                "--quiet",
+                "--no-notices",
+                "--app",
+                f"{sys.executable} app.py",
+                *args,
+                "--output",
+                str(tmp_path / name),
+            ],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for name, args in RUNS.items()
+    }
+    outputs = {name: process.communicate(timeout=600)[0] for name, process in processes.items()}
+    for name, process in processes.items():
+        assert process.returncode == 0, f"cdk synth {name} failed:\n{outputs[name]}"
+
+    templates = {}
+    for name in RUNS:
+        manifest = json.loads((tmp_path / name / "manifest.json").read_text())
+        (stack,) = [a for a in manifest["artifacts"].values() if a["type"] == "aws:cloudformation:stack"]
+        templates[name] = json.loads((tmp_path / name / stack["properties"]["templateFile"]).read_text())
+
+    def count(name: str, kind: str) -> int:
+        return sum(1 for r in templates[name]["Resources"].values() if r["Type"] == kind)
+
+    assert count("msk", "AWS::Lambda::EventSourceMapping") == 2
+    assert count("self-managed", "AWS::Lambda::EventSourceMapping") == 1
+    assert count("local", "AWS::Lambda::EventSourceMapping") == 0
+    assert count("typed", "AWS::Lambda::EventSourceMapping") == 4
+    assert count("typed", "AWS::Glue::Table") == 3
+    assert count("msk", "AWS::Glue::Table") == 0
+    for name in RUNS:
+        assert count(name, "AWS::Lambda::Function") == 1
+        assert count(name, "AWS::CloudWatch::Dashboard") == 1
+        assert {"ArchiveBucketName", "DeadLetterQueueUrl", "FunctionName", "DashboardName"} <= set(
+            templates[name]["Outputs"]
+        )
+
+    # The staged asset is the local bundle for each config's architecture.
+    for name, triplet in (("msk", "aarch64"), ("local", "x86_64")):
+        assert list((tmp_path / name).glob(f"asset.*/fastavro/_read.*{triplet}*.so")), name
+
+
+def test_app_fails_once_listing_every_config_problem(tmp_path: Path) -> None:
+    bad = json.loads((PROJECT_ROOT / "config" / "local.json").read_text())
+    bad["eventSource"]["batchSize"] = 0
+    bad["function"]["architecture"] = "sparc"
+    bad["archive"]["codec"] = "lz4"
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(bad))
+    env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+    env["CDK_CONTEXT_JSON"] = json.dumps({"config": str(path)})
+    env["CDK_OUTDIR"] = str(tmp_path / "out")
+    result = subprocess.run(
+        [sys.executable, "app.py"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert result.returncode == 1
+    assert f"invalid config {path}:" in result.stderr
+    for field in ("eventSource.batchSize", "function.architecture", "archive.codec"):
+        assert field in result.stderr, result.stderr
+
+
+def test_app_requires_a_config(tmp_path: Path) -> None:
+    env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20", "CDK_OUTDIR": str(tmp_path)}
+    env.pop("CDK_CONTEXT_JSON", None)
+    result = subprocess.run(
+        [sys.executable, "app.py"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert result.returncode == 1
+    assert "pass -c config=<file>" in result.stderr
