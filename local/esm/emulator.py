@@ -1,0 +1,420 @@
+"""The Kafka event-source-mapping emulator: consume with a consumer group, batch, invoke, commit after success.
+
+What it does, as AWS's Kafka poller does:
+
+* Batches close at ``batch_size`` records, after ``batching_window`` seconds from the first record, or before the
+  event would pass the 6 MB invocation payload limit. Invocations run one at a time, so each partition's records
+  reach the function in offset order.
+* Offsets are committed (``last + 1`` per partition) only after the invocation succeeded.
+* A failed invocation (function error, or LocalStack unreachable) is retried with the *same* batch, with backoff,
+  up to ``max_retries`` (-1 = forever, AWS's default for Kafka). When retries are exhausted, an on-failure record
+  shaped like AWS's goes to ``on_failure_queue_url`` and the batch is committed. A record that alone passes the
+  payload limit goes there at once (``MaximumPayloadSizeExceeded``). If that send fails, nothing is committed.
+* SIGINT/SIGTERM finish the current step, commit what succeeded, leave the group and exit 0.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+
+from local.esm import events
+from local.esm.invokers import InvokeOutcome, Invoker
+from local.esm.metrics import parse_emf, put_metrics, totals
+
+
+@dataclass(frozen=True)
+class EmulatorConfig:
+    bootstrap_servers: str
+    topics: tuple[str, ...]
+    group_id: str
+    batch_size: int = 100  # AWS's default for Kafka
+    batching_window_s: float = 0.5  # AWS's default for Kafka (500 ms)
+    max_payload_bytes: int = events.MAX_PAYLOAD_BYTES
+    max_retries: int = -1  # AWS's default for Kafka: retry until the record expires (forever here)
+    retry_backoff_s: float = 0.5
+    retry_backoff_max_s: float = 10.0
+    on_failure_queue_url: str | None = None
+    source: events.EventSource = field(default_factory=events.EventSource)
+    starting_position: str = "earliest"  # TRIM_HORIZON; "latest" = LATEST
+    until_idle_s: float | None = None  # exit once everything is processed and nothing came for this long
+    progress_interval_s: float = 5.0
+    # Test hook: sleep between a successful invocation and its commit, to widen the "killed mid-batch" window.
+    pause_before_commit_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not self.topics:
+            problems.append("at least one topic is required")
+        if not 1 <= self.batch_size <= 10_000:
+            problems.append(f"batch_size must be 1-10000 (AWS's range), got {self.batch_size}")
+        if not 0 <= self.batching_window_s <= 300:
+            problems.append(f"batching_window_s must be 0-300 s (AWS's range), got {self.batching_window_s}")
+        if self.max_retries < -1:
+            problems.append(f"max_retries must be -1 (forever) or >= 0, got {self.max_retries}")
+        if self.max_retries >= 0 and not self.on_failure_queue_url:
+            problems.append("max_retries >= 0 needs on_failure_queue_url (where discarded batches are recorded)")
+        if problems:
+            raise ValueError("invalid emulator settings: " + "; ".join(problems))
+
+
+@dataclass
+class Stats:
+    started: float = field(default_factory=time.monotonic)
+    records: int = 0
+    batches: int = 0
+    invocations: int = 0
+    failed_invocations: int = 0
+    discarded_batches: int = 0
+    metric_totals: dict[str, float] = field(default_factory=dict)
+    lag: dict[str, int] = field(default_factory=dict)
+    committed: dict[str, int] = field(default_factory=dict)
+
+    def add_metrics(self, sums: dict[str, float]) -> None:
+        for name, value in sums.items():
+            self.metric_totals[name] = self.metric_totals.get(name, 0.0) + value
+
+    def as_dict(self) -> dict[str, Any]:
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        return {
+            "records": self.records,
+            "records_per_s": round(self.records / elapsed, 1),
+            "batches": self.batches,
+            "invocations": self.invocations,
+            "failed_invocations": self.failed_invocations,
+            "discarded_batches": self.discarded_batches,
+            "objects_written": int(self.metric_totals.get("ObjectsWritten", 0)),
+            "records_archived": int(self.metric_totals.get("RecordsArchived", 0)),
+            "records_dead_lettered": int(self.metric_totals.get("RecordsDeadLettered", 0)),
+            "lag": dict(sorted(self.lag.items())),
+            "committed": dict(sorted(self.committed.items())),
+        }
+
+
+class Emulator:
+    """One event-source mapping: a consumer group feeding one function through an ``Invoker``."""
+
+    def __init__(
+        self,
+        emulator_config: EmulatorConfig,
+        invoker: Invoker,
+        *,
+        sqs_client: Any | None = None,
+        cloudwatch_client: Any | None = None,
+        out: TextIO = sys.stdout,
+        consumer_factory: Callable[[dict[str, Any]], Consumer] = Consumer,
+    ) -> None:
+        self.config = emulator_config
+        self.invoker = invoker
+        self.sqs = sqs_client
+        self.cloudwatch = cloudwatch_client
+        self.out = out
+        self.stats = Stats()
+        self._stop = threading.Event()
+        self._carry: list[events.KafkaRecord] = []
+        self._assigned: list[TopicPartition] = []
+        self._last_progress = time.monotonic()
+        self._last_record_at = time.monotonic()
+        self._consumer = consumer_factory(self._consumer_settings())
+
+    # -- setup --------------------------------------------------------------------------------------------------------
+
+    def _consumer_settings(self) -> dict[str, Any]:
+        return {
+            "bootstrap.servers": self.config.bootstrap_servers,
+            "group.id": self.config.group_id,
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": self.config.starting_position,
+            # The group join takes ~23 s with librdkafka's defaults against Tansu, ~3 s with these (LOCAL-INFRA.md).
+            "session.timeout.ms": 6000,
+            "heartbeat.interval.ms": 500,
+            # Retries can hold a batch for long; the consumer must stay in its group meanwhile.
+            "max.poll.interval.ms": 86_400_000,
+            "isolation.level": "read_committed",
+            "log_level": 3,
+        }
+
+    def request_stop(self, *_: Any) -> None:
+        if self._stop.is_set():
+            raise KeyboardInterrupt  # a second signal: stop now
+        self._emit("stopping", reason="signal")
+        self._stop.set()
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGINT, self.request_stop)
+        signal.signal(signal.SIGTERM, self.request_stop)
+
+    # -- main loop ----------------------------------------------------------------------------------------------------
+
+    def run(self) -> Stats:
+        self._consumer.subscribe(list(self.config.topics), on_assign=self._on_assign, on_revoke=self._on_revoke)
+        self._emit("started", topics=list(self.config.topics), group=self.config.group_id)
+        try:
+            while not self._stop.is_set():
+                batch = self._collect()
+                if batch:
+                    if not self._deliver(batch):
+                        break  # stopping while a batch was failing: leave it uncommitted for the next run
+                    self._last_record_at = time.monotonic()
+                elif self._idle_done():
+                    self._emit("idle", seconds=self.config.until_idle_s)
+                    break
+                self._maybe_progress()
+        finally:
+            self._refresh_lag()
+            self._emit("stopped", **self.stats.as_dict())
+            self._consumer.close()
+        return self.stats
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._assigned = list(partitions)
+        self._emit("assigned", partitions=[f"{p.topic}-{p.partition}" for p in partitions])
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        revoked = {(p.topic, p.partition) for p in partitions}
+        # Records not yet delivered will be fetched again from the committed offset by whoever gets the partition.
+        self._carry = [r for r in self._carry if (r.topic, r.partition) not in revoked]
+        self._assigned = [p for p in self._assigned if (p.topic, p.partition) not in revoked]
+
+    def _idle_done(self) -> bool:
+        if self.config.until_idle_s is None or not self._assigned:
+            return False
+        if time.monotonic() - self._last_record_at < self.config.until_idle_s:
+            return False
+        self._refresh_lag()
+        return all(lag == 0 for lag in self.stats.lag.values())
+
+    # -- batching -----------------------------------------------------------------------------------------------------
+
+    def _collect(self) -> list[events.KafkaRecord]:
+        """Gather one batch: up to batch_size records, batching_window after the first, under the payload limit."""
+        batch = events.Batch()
+        deadline: float | None = None
+        while not self._stop.is_set():
+            while self._carry:
+                record = self._carry[0]
+                size = events.record_size(record, self.config.source)
+                if size + events.EVENT_OVERHEAD_BYTES > self.config.max_payload_bytes:
+                    if batch.records:
+                        # Deliver (and commit) what precedes it first: committing past the oversized record must
+                        # never commit past an undelivered one.
+                        return batch.records
+                    self._carry.pop(0)
+                    if not self._discard_oversized(record, size):
+                        self._carry.insert(0, record)
+                        return []
+                    continue
+                if not batch.fits(size, self.config.batch_size, self.config.max_payload_bytes):
+                    return batch.records
+                batch.add(self._carry.pop(0), size)
+                if deadline is None:
+                    deadline = time.monotonic() + self.config.batching_window_s
+            if len(batch) >= self.config.batch_size:
+                return batch.records
+            remaining = 0.2 if deadline is None else deadline - time.monotonic()
+            if remaining <= 0:
+                return batch.records
+            wanted = max(1, self.config.batch_size - len(batch))
+            messages = self._consumer.consume(num_messages=min(wanted, 10_000), timeout=min(remaining, 0.2))
+            self._carry.extend(self._to_record(m) for m in messages if self._usable(m))
+            if not messages and deadline is None:
+                return []
+        return []  # stopping: records gathered so far are not committed and will be fetched again
+
+    def _usable(self, message: Message) -> bool:
+        error = message.error()
+        if error is None:
+            return True
+        if error.code() != KafkaError._PARTITION_EOF:
+            self._emit("consumer-error", error=str(error))
+        return False
+
+    @staticmethod
+    def _to_record(message: Message) -> events.KafkaRecord:
+        timestamp_type, timestamp = message.timestamp()
+        raw_headers = message.headers() or []
+        pairs = raw_headers.items() if isinstance(raw_headers, dict) else raw_headers
+        headers = tuple((str(name), value.encode() if isinstance(value, str) else value) for name, value in pairs)
+        topic = message.topic()
+        partition = message.partition()
+        offset = message.offset()
+        assert topic is not None
+        assert partition is not None
+        assert offset is not None
+        return events.KafkaRecord(
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            timestamp=int(timestamp),
+            timestamp_type=events.TIMESTAMP_TYPES.get(timestamp_type, "CREATE_TIME"),
+            key=message.key(),
+            value=message.value(),
+            headers=headers,
+        )
+
+    # -- delivery -----------------------------------------------------------------------------------------------------
+
+    def _deliver(self, records: list[events.KafkaRecord]) -> bool:
+        """Invoke until success or retries are exhausted, then commit. False if stopped before that."""
+        payload = events.encode_event(events.build_event(records, self.config.source))
+        first, last = records[0], records[-1]
+        self.stats.batches += 1
+        attempt = 0
+        while True:
+            attempt += 1
+            self.stats.invocations += 1
+            self._emit(
+                "invoke",
+                records=len(records),
+                bytes=len(payload),
+                attempt=attempt,
+                first=f"{first.partition_key}@{first.offset}",
+                last=f"{last.partition_key}@{last.offset}",
+            )
+            outcome = self.invoker.invoke(payload)
+            self._publish_metrics(outcome)
+            if outcome.ok:
+                self._emit("invoked", records=len(records), summary=outcome.summary)
+                break
+            self.stats.failed_invocations += 1
+            self._emit("invoke-failed", attempt=attempt, error=outcome.describe())
+            if 0 <= self.config.max_retries < attempt:
+                if not self._discard(records, outcome, attempt, len(payload)):
+                    return False
+                break
+            if self._sleep(min(self.config.retry_backoff_s * 2 ** (attempt - 1), self.config.retry_backoff_max_s)):
+                return False
+        if self.config.pause_before_commit_s:
+            time.sleep(self.config.pause_before_commit_s)
+        self._commit(records)
+        self.stats.records += len(records)
+        return True
+
+    def _discard(self, records: list[events.KafkaRecord], outcome: InvokeOutcome, attempts: int, size: int) -> bool:
+        document = events.on_failure_record(
+            records,
+            self.config.source,
+            function_arn=self.invoker.function_arn,
+            condition="RetryAttemptsExhausted",
+            invoke_count=attempts,
+            payload_size=size,
+            function_error=outcome.function_error or "Unhandled",
+            status_code=outcome.status_code or 200,
+        )
+        return self._send_on_failure(document)
+
+    def _discard_oversized(self, record: events.KafkaRecord, size: int) -> bool:
+        document = events.on_failure_record(
+            [record],
+            self.config.source,
+            function_arn=self.invoker.function_arn,
+            condition="MaximumPayloadSizeExceeded",
+            invoke_count=0,
+            payload_size=size + events.EVENT_OVERHEAD_BYTES,
+        )
+        if not self._send_on_failure(document):
+            return False
+        self._commit([record])
+        return True
+
+    def _send_on_failure(self, document: dict[str, Any]) -> bool:
+        """Send to the on-failure queue, retrying until it is accepted. False only if stopped first."""
+        if not self.config.on_failure_queue_url or self.sqs is None:
+            self._emit("discard-without-destination", record=document["KafkaBatchInfo"])
+            self.stats.discarded_batches += 1
+            return True
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                self.sqs.send_message(QueueUrl=self.config.on_failure_queue_url, MessageBody=json.dumps(document))
+            except Exception as error:
+                self._emit("on-failure-send-failed", attempt=attempt, error=f"{type(error).__name__}: {error}")
+                if self._sleep(min(self.config.retry_backoff_s * 2 ** (attempt - 1), self.config.retry_backoff_max_s)):
+                    return False
+                continue
+            self.stats.discarded_batches += 1
+            self._emit(
+                "discarded",
+                condition=document["requestContext"]["condition"],
+                records=document["KafkaBatchInfo"]["recordsInfo"],
+            )
+            return True
+
+    def _commit(self, records: list[events.KafkaRecord]) -> None:
+        next_offsets: dict[tuple[str, int], int] = {}
+        for record in records:
+            next_offsets[(record.topic, record.partition)] = record.offset + 1
+        offsets = [TopicPartition(topic, partition, offset) for (topic, partition), offset in next_offsets.items()]
+        for attempt in range(1, 6):
+            try:
+                self._consumer.commit(offsets=offsets, asynchronous=False)
+                break
+            except Exception as error:
+                self._emit("commit-failed", attempt=attempt, error=str(error))
+                time.sleep(0.5 * attempt)
+        for (topic, partition), offset in next_offsets.items():
+            self.stats.committed[f"{topic}-{partition}"] = offset
+        self._emit("committed", offsets={f"{t}-{p}": o for (t, p), o in next_offsets.items()})
+
+    def _sleep(self, seconds: float) -> bool:
+        """Back off; True if a stop was requested meanwhile."""
+        return self._stop.wait(seconds)
+
+    # -- metrics and progress -----------------------------------------------------------------------------------------
+
+    def _publish_metrics(self, outcome: InvokeOutcome) -> None:
+        points = parse_emf(outcome.logs)
+        if not points:
+            return
+        self.stats.add_metrics(totals(points))
+        if self.cloudwatch is None:
+            return
+        try:
+            put_metrics(self.cloudwatch, points)
+        except Exception as error:
+            self._emit("metrics-failed", error=f"{type(error).__name__}: {error}")
+
+    def _refresh_lag(self) -> None:
+        """Lag per partition: high watermark minus the committed offset (what is not archived yet)."""
+        if not self._assigned:
+            return
+        try:
+            committed = self._consumer.committed(
+                [TopicPartition(p.topic, p.partition) for p in self._assigned], timeout=5
+            )
+        except Exception:
+            return
+        for tp in committed:
+            try:
+                # The high watermark of the last fetch response. Tansu 0.6's ListOffsets answer can lag behind the
+                # log end (it was seen naming the last record batch's base offset + 1); its fetch responses do not.
+                low, high = self._consumer.get_watermark_offsets(tp, cached=True)
+                if high < 0:
+                    low, high = self._consumer.get_watermark_offsets(tp, timeout=2, cached=False)
+            except Exception:  # noqa: S112 - lag is informational
+                continue
+            key = f"{tp.topic}-{tp.partition}"
+            done = tp.offset if tp.offset >= 0 else low
+            self.stats.lag[key] = max(0, high - done)
+
+    def _maybe_progress(self) -> None:
+        if time.monotonic() - self._last_progress < self.config.progress_interval_s:
+            return
+        self._last_progress = time.monotonic()
+        self._refresh_lag()
+        self._emit("progress", **self.stats.as_dict())
+
+    def _emit(self, event: str, **fields: Any) -> None:
+        line = {"t": round(time.time(), 3), "event": event, **fields}
+        self.out.write(json.dumps(line, default=str) + "\n")
+        self.out.flush()
