@@ -1,0 +1,150 @@
+"""Cold start: the time to import ``handler`` (all libraries, settings, boto3 clients), in fresh processes.
+
+Lambda's init phase runs exactly this import. Each sample is a new interpreter with bytecode caches warm (the
+Lambda bundle ships its dependencies' ``.pyc`` files as pip installed them); the median of the samples is reported,
+with each step of the handler's init timed on its own to show where the time goes. The figures are the process's
+CPU time (user + system), which on this shared 2-core machine is far steadier than wall time; on a dedicated core
+the two agree, and the wall figures are kept next to them.
+
+    python -m bench.coldstart          # prints one JSON line
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+FUNCTION_DIR = ROOT / "functions" / "archiver"
+_PROBE = (
+    "import time; wall, cpu = time.perf_counter(), time.process_time(); import handler; "
+    "print((time.perf_counter() - wall) * 1000, (time.process_time() - cpu) * 1000)"
+)
+
+
+def lambda_env(*, tracing: bool) -> dict[str, str]:
+    """The environment infra gives the function (see infra/function.py), with fake credentials."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "POWERTOOLS_", "PYTHON"))}
+    env.update(
+        PYTHONPATH=str(FUNCTION_DIR),
+        AWS_REGION="us-east-1",
+        AWS_DEFAULT_REGION="us-east-1",  # Lambda sets both; botocore reads this one
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",
+        AWS_LAMBDA_FUNCTION_NAME="kafka-s3-archiver-bench",
+        POWERTOOLS_SERVICE_NAME="kafka-s3-archiver",
+        ARCHIVE_BUCKET="bench-archive",
+        DEAD_LETTER_QUEUE_URL="https://sqs.us-east-1.amazonaws.com/123456789012/bench-dlq",
+    )
+    if not tracing:
+        env["POWERTOOLS_TRACE_DISABLED"] = "true"
+    return env
+
+
+def _sample(env: dict[str, str]) -> tuple[float, float]:
+    """(wall ms, CPU ms) of one fresh import of the handler."""
+    result = subprocess.run(
+        [sys.executable, "-c", _PROBE], cwd=FUNCTION_DIR, env=env, capture_output=True, text=True, check=True
+    )
+    wall, cpu = result.stdout.strip().splitlines()[-1].split()
+    return float(wall), float(cpu)
+
+
+# The steps of handler.py's module body, timed one by one in a fresh process.
+_BREAKDOWN = """
+import json, time
+steps = {}
+def step(name, started):
+    steps[name] = round((time.process_time() - started) * 1000, 1)
+    return time.process_time()
+t = time.process_time()
+import boto3, botocore.config
+t = step("import boto3", t)
+from aws_lambda_powertools import Logger, Metrics, Tracer
+t = step("import powertools", t)
+import archiver.pipeline, archiver.settings
+t = step("import archiver (fastavro, schema)", t)
+Logger(service="x"); Metrics(namespace="n", service="x")
+t = step("Logger() + Metrics()", t)
+Tracer()
+t = step("Tracer() (imports aws_xray_sdk)", t)
+boto3.client("s3")
+t = step("boto3.client('s3')", t)
+boto3.client("sqs")
+t = step("boto3.client('sqs')", t)
+print(json.dumps(steps))
+"""
+
+
+# What the Tracer step would cost with a provider that does nothing (tracing off): Powertools builds its X-Ray
+# provider, importing aws_xray_sdk, even when POWERTOOLS_TRACE_DISABLED is set.
+_NOOP_TRACER = """
+import contextlib, json, sys, time
+from aws_lambda_powertools import Tracer
+from aws_lambda_powertools.tracing.base import BaseProvider
+class NoopProvider(BaseProvider):
+    def in_subsegment(self, name=None, **kwargs): return contextlib.nullcontext()
+    def in_subsegment_async(self, name=None, **kwargs): return contextlib.nullcontext()
+    def put_annotation(self, key, value): pass
+    def put_metadata(self, key, value, namespace="default"): pass
+    def patch(self, modules): pass
+    def patch_all(self): pass
+started = time.process_time()
+Tracer(provider=NoopProvider())
+print(json.dumps({"ms": round((time.process_time() - started) * 1000, 2),
+                  "imports_xray": "aws_xray_sdk.core" in sys.modules}))
+"""
+
+
+def noop_tracer(env: dict[str, str]) -> dict[str, Any]:
+    result = subprocess.run(
+        [sys.executable, "-c", _NOOP_TRACER], cwd=FUNCTION_DIR, env=env, capture_output=True, text=True, check=True
+    )
+    measured: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return measured
+
+
+def breakdown(env: dict[str, str], samples: int = 3) -> dict[str, float]:
+    """Median milliseconds of each init step, in handler.py's order."""
+    runs: list[dict[str, float]] = []
+    for _ in range(samples):
+        result = subprocess.run(
+            [sys.executable, "-c", _BREAKDOWN], cwd=FUNCTION_DIR, env=env, capture_output=True, text=True, check=True
+        )
+        runs.append(json.loads(result.stdout.strip().splitlines()[-1]))
+    return {name: round(statistics.median(run[name] for run in runs), 1) for name in runs[0]}
+
+
+def measure(samples: int = 7) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    for tracing in (False, True):
+        env = lambda_env(tracing=tracing)
+        _sample(env)  # writes any missing .pyc files, as the bundle build would have
+        times = [_sample(env) for _ in range(samples)]
+        cpu = [sample[1] for sample in times]
+        wall = [sample[0] for sample in times]
+        results["tracing" if tracing else "default"] = {
+            "median_ms": round(statistics.median(cpu), 1),
+            "best_ms": round(min(cpu), 1),
+            "median_wall_ms": round(statistics.median(wall), 1),
+            "best_wall_ms": round(min(wall), 1),
+            "samples": len(times),
+            "steps_ms": breakdown(env),
+        }
+        if not tracing:
+            noop = noop_tracer(env)
+            steps = results["default"]["steps_ms"]
+            results["default"]["noop_tracer"] = noop
+            results["default"]["projected_with_noop_tracer_ms"] = round(
+                results["default"]["median_ms"] - steps["Tracer() (imports aws_xray_sdk)"] + noop["ms"], 1
+            )
+    return results
+
+
+if __name__ == "__main__":
+    print(json.dumps(measure()))
