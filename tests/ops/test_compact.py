@@ -1,0 +1,496 @@
+"""Compaction of a real archive (written by the pipeline into moto S3): block copy, re-encode, crashes, races."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import fastavro
+import pytest
+
+from archiver.encoding import sync_marker_for
+from archiver.pipeline import Archiver
+from archiver.settings import Settings
+from local import verify
+from tests.kafka_events import kafka_event, kafka_record
+from tests.ops.archive_builder import archive_batches, archived_records, varied_record
+from tests.unit.aws_fakes import BUCKET, FakeAws
+from tests.unit.conftest import make_archiver
+from tools.archive_index import audit_archive, fetch, list_archive, parse_key, read_offsets
+from tools.avro_blocks import read_container, write_container
+from tools.compact import CompactionConfig, Compactor, parse_duration, parse_size
+
+ALL_OFFSETS = {("orders", partition): set(range(200)) for partition in (0, 1)}
+
+
+def compactor(s3: Any, **overrides: Any) -> Compactor:
+    return Compactor(s3, CompactionConfig(bucket=BUCKET, **overrides))
+
+
+def assert_no_gap(aws: FakeAws, expected: dict[tuple[str, int], set[int]] = ALL_OFFSETS) -> None:
+    audit = audit_archive(aws.s3, BUCKET, "topics/")
+    assert audit.offsets == expected
+
+
+def assert_verify_clean(aws: FakeAws) -> None:
+    audit = audit_archive(aws.s3, BUCKET, "topics/")
+    assert audit.overlaps.duplicates == []
+    assert audit.overlaps.pending == []
+    # The completeness audit users run (python -m local.verify) agrees: no gaps, overlaps or leftovers.
+    result = verify.audit(s3=aws.s3, bucket=BUCKET)
+    assert result["complete"]
+    assert (result["overlapCount"], result["pendingCompactions"], result["duplicates"]) == (0, [], [])
+
+
+def test_verify_reports_leftover_inputs_as_pending_compaction_not_overlap(aws: FakeAws) -> None:
+    archive_batches(aws, partitions=(0,))
+    with pytest.raises(Crash):
+        compactor(CrashingS3(aws.s3, "delete_objects", nth=1)).run()  # merged object written, no input deleted
+
+    result = verify.audit(s3=aws.s3, bucket=BUCKET)
+
+    merged = "topics/orders/partition=0/orders+0+00000000000000000000+00000000000000000199.avro"
+    assert result["complete"]
+    assert result["overlapCount"] == 0
+    assert result["duplicates"] == []
+    assert len(result["pendingCompactions"]) == 10
+    assert {item["coveredBy"] for item in result["pendingCompactions"]} == {merged}
+    (partition,) = result["partitions"]
+    assert partition["archived"] == [[0, 199]]
+    assert "leftover compaction input(s)" in verify.text_summary(result)
+
+
+def test_verify_reports_a_retry_with_other_batch_boundaries_as_a_duplicate(aws: FakeAws) -> None:
+    archive_batches(aws, partitions=(0,), batches=1, batch_size=20)
+    archive_batches(aws, partitions=(0,), batches=1, batch_size=10, start=10)  # offsets 10-19 again
+
+    result = verify.audit(s3=aws.s3, bucket=BUCKET)
+
+    assert result["pendingCompactions"] == []
+    ((left, right),) = [tuple(item["keys"]) for item in result["duplicates"]]
+    assert {left, right} == set(aws.keys())
+    assert result["overlapCount"] == 10
+    assert result["complete"]  # byte-identical copies of the same records: nothing lost or conflicting
+
+
+@pytest.mark.parametrize("verify_offsets", [False, True])
+def test_block_copy_merges_a_pipeline_archive_into_one_object_per_partition(aws: FakeAws, verify_offsets: bool) -> None:
+    written = archive_batches(aws)
+    assert len(written) == 20
+    before, _ = archived_records(aws)
+
+    report = compactor(aws.s3, verify_offsets=verify_offsets).run()
+
+    assert [merge.method for merge in report.merges] == ["copy", "copy"]
+    assert aws.keys() == [
+        "topics/orders/partition=0/orders+0+00000000000000000000+00000000000000000199.avro",
+        "topics/orders/partition=1/orders+1+00000000000000000000+00000000000000000199.avro",
+    ]
+    after, copies = archived_records(aws)
+    assert after == before  # every field of every record, including null keys, tombstones and headers
+    assert copies == 1
+    key = aws.keys()[0]
+    head = aws.s3.head_object(Bucket=BUCKET, Key=key)
+    assert head["ContentType"] == "application/avro"
+    assert head["Metadata"] == {
+        "partition": "0",
+        "first-offset": "0",
+        "last-offset": "199",
+        "record-count": "200",
+        "codec": "zstandard",
+        "compacted-from": "10",
+        "compaction-method": "copy",
+    }
+    container = read_container(aws.body(key))
+    assert container.sync == sync_marker_for(key)
+    assert len(container.blocks) == 10  # the inputs' blocks, copied as they were
+    assert_verify_clean(aws)
+
+
+def test_re_encode_when_the_inputs_codecs_differ(aws: FakeAws) -> None:
+    archive_batches(aws, batches=5, codec="deflate")
+    archive_batches(aws, batches=5, start=100, codec="zstandard")
+    before, _ = archived_records(aws)
+
+    report = compactor(aws.s3).run()
+
+    assert {(merge.method, merge.fallback_reason) for merge in report.merges} == {
+        ("reencode", "inputs differ in schema, codec or header metadata")
+    }
+    after, copies = archived_records(aws)
+    assert after == before
+    assert copies == 1
+    key = aws.keys()[0]
+    assert read_container(aws.body(key)).codec == "zstandard"  # the newest input's codec: the current setting
+    assert aws.s3.head_object(Bucket=BUCKET, Key=key)["Metadata"]["compaction-method"] == "reencode"
+    assert_no_gap(aws)
+    assert_verify_clean(aws)
+
+
+@pytest.mark.parametrize("method", ["copy", "reencode"])
+def test_both_methods_hold_the_same_records_under_the_same_key(aws: FakeAws, method: str) -> None:
+    archive_batches(aws, partitions=(0,))
+    before, _ = archived_records(aws)
+    report = compactor(aws.s3, method=method).run()
+    assert [merge.method for merge in report.merges] == [method]
+    assert aws.keys() == ["topics/orders/partition=0/orders+0+00000000000000000000+00000000000000000199.avro"]
+    assert archived_records(aws) == (before, 1)
+
+
+def test_a_codec_change_re_encodes_into_the_requested_codec(aws: FakeAws) -> None:
+    archive_batches(aws, partitions=(0,))
+    report = compactor(aws.s3, codec="deflate").run()
+    assert report.merges[0].method == "reencode"
+    assert report.merges[0].fallback_reason == "codec change zstandard -> deflate"
+    assert read_container(aws.body(aws.keys()[0])).codec == "deflate"
+
+
+def test_compaction_is_deterministic_byte_for_byte(aws: FakeAws) -> None:
+    bodies = []
+    for method in ("copy", "reencode", "copy", "reencode"):
+        existing = aws.keys()
+        for key in existing:
+            aws.s3.delete_object(Bucket=BUCKET, Key=key)
+        archive_batches(aws, partitions=(0,))
+        compactor(aws.s3, method=method).run()
+        bodies.append((method, aws.keys(), aws.body(aws.keys()[0])))
+    assert bodies[0] == bodies[2]
+    assert bodies[1] == bodies[3]
+    assert bodies[0][1] == bodies[1][1]  # the key does not depend on the method
+
+
+def test_target_size_packs_consecutive_objects_and_never_crosses_partition_paths(aws: FakeAws) -> None:
+    archive_batches(aws, partitions=(0, 1))
+    sizes = [obj.size for obj in list_archive(aws.s3, BUCKET, "topics/orders/partition=0/")]
+    target = sum(sizes[:4]) + 1  # room for about four inputs
+
+    for _ in range(3):  # later runs merge merged objects with what is left, still within the target
+        report = compactor(aws.s3, target_bytes=target).run()
+        for merge in report.merges:
+            assert merge.inputs >= 2
+            assert merge.bytes_in <= target
+            assert merge.bytes_out <= merge.bytes_in  # one header instead of several
+        assert_no_gap(aws)
+        assert_verify_clean(aws)
+
+    for partition in (0, 1):
+        refs = [ref for ref in map(parse_key, aws.keys(f"topics/orders/partition={partition}/")) if ref]
+        assert 2 <= len(refs) < 10
+        # Consecutive, non-overlapping ranges that tile 0..199: nothing crossed into the other partition.
+        assert refs[0].first_offset == 0
+        assert refs[-1].last_offset == 199
+        assert all(a.last_offset + 1 == b.first_offset for a, b in itertools.pairwise(refs))
+        assert {ref.partition for ref in refs} == {partition}
+
+
+def test_field_partitioned_archive_compacts_per_value_with_non_contiguous_offsets(aws: FakeAws) -> None:
+    archive_batches(aws, partitions=(0,), partitioner="field", partition_field="country")
+    before, _ = archived_records(aws)
+    # Tombstones go to the NULL partition; each path holds interleaved, non-contiguous offsets.
+    directories = {ref.directory for ref in map(parse_key, aws.keys()) if ref}
+    assert directories == {
+        "topics/orders/country=DE",
+        "topics/orders/country=FR",
+        "topics/orders/country=IT",
+        "topics/orders/country=__HIVE_DEFAULT_PARTITION__",
+    }
+
+    report = compactor(aws.s3).run()
+
+    assert len(report.merges) == 4
+    assert {merge.method for merge in report.merges} == {"copy"}
+    assert len(aws.keys()) == 4
+    assert archived_records(aws) == (before, 1)
+    assert_no_gap(aws, {("orders", 0): set(range(200))})
+    assert_verify_clean(aws)
+
+
+def test_time_partitioned_archive_compacts_each_hour_on_its_own(aws: FakeAws) -> None:
+    # Records are one second apart from 12:51:30 (offset 0): offsets 300..699 span the hours 12 and 13.
+    archive_batches(aws, partitions=(0,), partitioner="time", start=300, batch_size=40)
+    hours = {ref.directory for ref in map(parse_key, aws.keys()) if ref}
+    assert hours == {
+        "topics/orders/year=2024/month=05/day=01/hour=12",
+        "topics/orders/year=2024/month=05/day=01/hour=13",
+    }
+    compactor(aws.s3).run()
+    assert {ref.directory for ref in map(parse_key, aws.keys()) if ref} == hours
+    assert len(aws.keys()) == 2
+    assert_no_gap(aws, {("orders", 0): set(range(300, 700))})
+
+
+def test_older_than_leaves_recent_objects_alone(aws: FakeAws) -> None:
+    archive_batches(aws, partitions=(0,))
+    now = datetime.now(UTC)
+    report = Compactor(aws.s3, CompactionConfig(bucket=BUCKET, older_than=timedelta(hours=1)), now=lambda: now).run()
+    assert report.merges == []
+    later = now + timedelta(hours=2)
+    report = Compactor(aws.s3, CompactionConfig(bucket=BUCKET, older_than=timedelta(hours=1)), now=lambda: later).run()
+    assert len(report.merges) == 1
+
+
+def test_dry_run_plans_without_changing_anything(aws: FakeAws) -> None:
+    written = archive_batches(aws)
+    report = compactor(aws.s3, dry_run=True).run()
+    assert [len(plan["inputs"]) for plan in report.planned] == [10, 10]
+    assert report.merges == []
+    assert sorted(aws.keys()) == sorted(written)
+
+
+# -- crashes ----------------------------------------------------------------------------------------------------------
+
+
+class Crash(Exception):
+    pass
+
+
+class CrashingS3:
+    """Wraps the moto client; raises ``Crash`` on the ``nth`` call of ``operation`` (after running it if ``after``)."""
+
+    def __init__(self, s3: Any, operation: str, *, nth: int = 1, after: bool = False) -> None:
+        self._s3 = s3
+        self._operation = operation
+        self._nth = nth
+        self._after = after
+        self.calls = 0
+
+    def __getattr__(self, name: str) -> Any:
+        real = getattr(self._s3, name)
+        if name != self._operation:
+            return real
+
+        def call(**kwargs: Any) -> Any:
+            self.calls += 1
+            if self.calls == self._nth:
+                if self._after:
+                    real(**kwargs)
+                raise Crash(f"injected crash {'after' if self._after else 'before'} {name} #{self.calls}")
+            return real(**kwargs)
+
+        return call
+
+
+@pytest.mark.parametrize(
+    ("operation", "nth", "after"),
+    [
+        ("put_object", 1, False),  # before the new object exists
+        ("put_object", 1, True),  # new object written, not verified
+        ("get_object", 11, False),  # reading the new object back to verify it (10 inputs were read first)
+        ("delete_objects", 1, False),  # verified, nothing deleted
+        ("delete_objects", 1, True),  # first batch of inputs deleted, the rest not
+    ],
+)
+def test_a_crash_at_any_step_leaves_no_gap_and_a_rerun_cleans_up(
+    aws: FakeAws, monkeypatch: pytest.MonkeyPatch, operation: str, nth: int, after: bool
+) -> None:
+    monkeypatch.setattr("tools.compact.MAX_DELETE_BATCH", 3)  # so a crash can fall between delete batches
+    archive_batches(aws, partitions=(0,))
+    before, _ = archived_records(aws)
+    crashing = CrashingS3(aws.s3, operation, nth=nth, after=after)
+
+    with pytest.raises(Crash):
+        compactor(crashing).run()
+
+    assert crashing.calls == nth
+    assert_no_gap(aws, {("orders", 0): set(range(200))})
+    audit = audit_archive(aws.s3, BUCKET, "topics/")
+    assert audit.overlaps.duplicates == []  # leftovers are pending compactions, not duplicates
+    merged = "topics/orders/partition=0/orders+0+00000000000000000000+00000000000000000199.avro"
+    remaining = aws.keys()
+    planned = compactor(aws.s3, dry_run=True).run().planned
+    if merged in remaining:
+        assert {pending.covered_by for pending in audit.overlaps.pending} == {merged}
+        assert len(audit.overlaps.pending) == len(remaining) - 1
+        assert len([plan for plan in planned if "delete" in plan]) == len(remaining) - 1
+    else:
+        assert [len(plan["inputs"]) for plan in planned] == [10]
+
+    report = compactor(aws.s3).run()
+
+    assert aws.keys() == [merged]
+    assert archived_records(aws) == (before, 1)
+    assert_verify_clean(aws)
+    if after and operation == "delete_objects":
+        assert len(report.redundant_deleted) == 7  # 10 inputs, 3 deleted before the crash
+
+
+def _drop_last_block(body: bytes, *, keep_count: bool = False) -> bytes:
+    """A well-formed container missing its last block (or, with ``keep_count``, with its last two blocks swapped)."""
+    container = read_container(body)
+    blocks = list(container.blocks)
+    if keep_count:
+        blocks[-1], blocks[-2] = blocks[-2], blocks[-1]
+    else:
+        blocks.pop()
+    return write_container(container.metadata, container.sync, blocks)
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda body: body[: len(body) // 2], "cannot be read back"),  # torn
+        (_drop_last_block, "records, the inputs"),
+        (lambda body: _drop_last_block(body, keep_count=True), "blocks as copied"),
+    ],
+)
+def test_an_unverifiable_merge_deletes_nothing(aws: FakeAws, damage: Any, message: str) -> None:
+    archive_batches(aws, partitions=(0,))
+    written = aws.keys()
+
+    class DamagingS3(CrashingS3):
+        def put_object(self, **kwargs: Any) -> Any:
+            kwargs["Body"] = damage(kwargs["Body"])  # what S3 would never do; verification must catch it anyway
+            return self._s3.put_object(**kwargs)
+
+    report = compactor(DamagingS3(aws.s3, "none")).run()
+    assert report.merges == []
+    assert len(report.failed) == 1
+    assert message in report.failed[0]
+    assert set(written) <= set(aws.keys())
+    held = set()
+    for key in written:
+        fetched = fetch(aws.s3, BUCKET, key)
+        assert fetched is not None
+        held.update(read_offsets(fetched.body))
+    assert held == set(range(200))
+
+
+# -- concurrency and the Lambda writing meanwhile ---------------------------------------------------------------------
+
+
+def test_a_second_compactor_running_meanwhile_causes_no_loss(aws: FakeAws) -> None:
+    archive_batches(aws, partitions=(0,))
+    before, _ = archived_records(aws)
+
+    class RaceAtDelete(CrashingS3):
+        """Runs a whole second compactor just before the first one deletes its inputs."""
+
+        def delete_objects(self, **kwargs: Any) -> Any:
+            if not self.calls:
+                self.calls += 1
+                compactor(aws.s3).run()
+            return self._s3.delete_objects(**kwargs)
+
+    compactor(RaceAtDelete(aws.s3, "none")).run()
+    assert archived_records(aws) == (before, 1)
+    assert len(aws.keys()) == 1
+
+
+def test_a_compactor_with_a_stale_listing_abandons_the_merge(aws: FakeAws) -> None:
+    archive_batches(aws, partitions=(0,))
+    before, _ = archived_records(aws)
+
+    class RaceAtFirstRead(CrashingS3):
+        """Lets a second compactor finish right after the first listed the objects."""
+
+        def get_object(self, **kwargs: Any) -> Any:
+            if not self.calls:
+                self.calls += 1
+                compactor(aws.s3).run()
+            return self._s3.get_object(**kwargs)
+
+    report = compactor(RaceAtFirstRead(aws.s3, "none")).run()
+    assert report.merges == []
+    assert len(report.skipped) == 1
+    assert archived_records(aws) == (before, 1)
+
+
+def test_a_lambda_retry_after_compaction_is_a_pending_compaction_that_a_rerun_removes(aws: FakeAws) -> None:
+    archive_batches(aws, partitions=(0,))
+    compactor(aws.s3).run()
+    # The event source retries an old batch: the Lambda rewrites one of the (deleted) small objects.
+    archive_batches(aws, partitions=(0,), batches=1, start=40)
+    audit = audit_archive(aws.s3, BUCKET, "topics/")
+    assert [pending.key for pending in audit.overlaps.pending] == [
+        "topics/orders/partition=0/orders+0+00000000000000000040+00000000000000000059.avro"
+    ]
+    assert audit.overlaps.duplicates == []
+
+    report = compactor(aws.s3).run()
+    assert len(report.redundant_deleted) == 1
+    assert len(aws.keys()) == 1
+    assert_verify_clean(aws)
+
+
+def test_a_retry_with_other_batch_boundaries_is_a_real_duplicate_and_is_left_alone(aws: FakeAws) -> None:
+    archiver = make_archiver(aws)
+    archiver.archive(kafka_event([varied_record("orders", 0, offset) for offset in range(0, 10)]))
+    archiver.archive(kafka_event([varied_record("orders", 0, offset) for offset in range(0, 15)]))  # retry, wider
+    archiver.archive(kafka_event([varied_record("orders", 0, offset) for offset in range(15, 30)]))
+    written = aws.keys()
+
+    audit = audit_archive(aws.s3, BUCKET, "topics/")
+    assert [duplicate.keys for duplicate in audit.overlaps.duplicates] == [
+        (
+            "topics/orders/partition=0/orders+0+00000000000000000000+00000000000000000009.avro",
+            "topics/orders/partition=0/orders+0+00000000000000000000+00000000000000000014.avro",
+        )
+    ]
+    assert audit.overlaps.pending == []
+
+    report = compactor(aws.s3).run()
+    assert report.groups_with_duplicates == ["topics/orders/partition=0 (partition 0)"]
+    assert aws.keys() == written
+
+
+def test_groups_with_a_single_object_are_skipped(aws: FakeAws) -> None:
+    make_archiver(aws).archive(kafka_event([kafka_record("solo", 3, offset) for offset in range(5)]))
+    report = compactor(aws.s3).run()
+    assert report.groups == 1
+    assert report.merges == []
+
+
+def test_cli_parsers() -> None:
+    assert parse_size("128MiB") == 128 * 1024 * 1024
+    assert parse_size("1000") == 1000
+    assert parse_duration("2h") == timedelta(hours=2)
+    assert parse_duration("30m") == timedelta(minutes=30)
+
+
+# -- typed archives (values decoded with a schema; keys carry the schema fingerprint) --------------------------------
+
+ORDER = {
+    "type": "record",
+    "name": "Order",
+    "namespace": "shop",
+    "fields": [{"name": "order_id", "type": "long"}, {"name": "country", "type": "string"}],
+}
+
+
+@pytest.mark.parametrize("method", ["copy", "reencode"])
+def test_typed_archive_objects_compact_within_one_writer_schema(aws: FakeAws, tmp_path: Path, method: str) -> None:
+    (tmp_path / "orders.avsc").write_text(json.dumps(ORDER))
+    archiver = Archiver(
+        Settings(
+            archive_bucket=BUCKET,
+            dead_letter_queue_url=aws.queue_url,
+            value_formats=json.dumps({"orders": {"format": "json", "schema": "orders.avsc"}}),
+            value_schemas_dir=str(tmp_path),
+        ),
+        s3_client=aws.s3,
+        sqs_client=aws.sqs,
+    )
+    for batch in range(5):
+        records = [
+            kafka_record("orders", 0, n, value=json.dumps({"order_id": n, "country": "DE"}).encode())
+            for n in range(batch * 10, batch * 10 + 10)
+        ]
+        archiver.archive(kafka_event(records))
+    written = aws.keys()
+    (fingerprint,) = {ref.fingerprint for ref in map(parse_key, written) if ref}
+    assert fingerprint is not None
+    before = [record for key in written for record in fastavro.reader(io.BytesIO(aws.body(key)))]
+
+    report = compactor(aws.s3, method=method).run()
+
+    assert [merge.method for merge in report.merges] == [method]
+    (key,) = aws.keys()
+    assert key == f"topics/orders/partition=0/orders+0+{0:020d}+{49:020d}+{fingerprint}.avro"
+    reader = fastavro.reader(io.BytesIO(aws.body(key)))
+    assert list(reader) == before
+    assert reader.writer_schema["name"] == "kafka_s3_archiver.typed.v1.KafkaRecord"  # type: ignore[index,call-overload]
+    assert_verify_clean(aws)
