@@ -359,11 +359,6 @@ def print_report(results: dict[str, Any]) -> None:
     for mode, cold in results["cold_start"].items():
         steps = ", ".join(f"{name} {ms:.0f}" for name, ms in cold["steps_ms"].items())
         print(f"Cold start ({mode}): import + init median {cold['median_ms']:.0f} ms. Steps (ms): {steps}")
-        if "projected_with_noop_tracer_ms" in cold:
-            print(
-                f"  with a no-op Tracer provider while tracing is off: Tracer() {cold['noop_tracer']['ms']} ms, "
-                f"import + init {cold['projected_with_noop_tracer_ms']:.0f} ms (projected)"
-            )
     e2e = results.get("end_to_end")
     if e2e:
         print()

@@ -65,48 +65,23 @@ def step(name, started):
 t = time.process_time()
 import boto3, botocore.config
 t = step("import boto3", t)
-from aws_lambda_powertools import Logger, Metrics, Tracer
+import os
+from aws_lambda_powertools import Logger, Metrics
 t = step("import powertools", t)
 import archiver.pipeline, archiver.settings
 t = step("import archiver (fastavro, schema)", t)
 Logger(service="x"); Metrics(namespace="n", service="x")
 t = step("Logger() + Metrics()", t)
-Tracer()
-t = step("Tracer() (imports aws_xray_sdk)", t)
+if os.environ.get("POWERTOOLS_TRACE_DISABLED", "").lower() not in ("1", "true"):  # as handler.traced() decides
+    from aws_lambda_powertools import Tracer
+    Tracer()
+    t = step("Tracer() (imports aws_xray_sdk; tracing on only)", t)
 boto3.client("s3")
 t = step("boto3.client('s3')", t)
 boto3.client("sqs")
 t = step("boto3.client('sqs')", t)
 print(json.dumps(steps))
 """
-
-
-# What the Tracer step would cost with a provider that does nothing (tracing off): Powertools builds its X-Ray
-# provider, importing aws_xray_sdk, even when POWERTOOLS_TRACE_DISABLED is set.
-_NOOP_TRACER = """
-import contextlib, json, sys, time
-from aws_lambda_powertools import Tracer
-from aws_lambda_powertools.tracing.base import BaseProvider
-class NoopProvider(BaseProvider):
-    def in_subsegment(self, name=None, **kwargs): return contextlib.nullcontext()
-    def in_subsegment_async(self, name=None, **kwargs): return contextlib.nullcontext()
-    def put_annotation(self, key, value): pass
-    def put_metadata(self, key, value, namespace="default"): pass
-    def patch(self, modules): pass
-    def patch_all(self): pass
-started = time.process_time()
-Tracer(provider=NoopProvider())
-print(json.dumps({"ms": round((time.process_time() - started) * 1000, 2),
-                  "imports_xray": "aws_xray_sdk.core" in sys.modules}))
-"""
-
-
-def noop_tracer(env: dict[str, str]) -> dict[str, Any]:
-    result = subprocess.run(
-        [sys.executable, "-c", _NOOP_TRACER], cwd=FUNCTION_DIR, env=env, capture_output=True, text=True, check=True
-    )
-    measured: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
-    return measured
 
 
 def breakdown(env: dict[str, str], samples: int = 3) -> dict[str, float]:
@@ -136,13 +111,6 @@ def measure(samples: int = 7) -> dict[str, Any]:
             "samples": len(times),
             "steps_ms": breakdown(env),
         }
-        if not tracing:
-            noop = noop_tracer(env)
-            steps = results["default"]["steps_ms"]
-            results["default"]["noop_tracer"] = noop
-            results["default"]["projected_with_noop_tracer_ms"] = round(
-                results["default"]["median_ms"] - steps["Tracer() (imports aws_xray_sdk)"] + noop["ms"], 1
-            )
     return results
 
 

@@ -178,11 +178,6 @@ def render(results: dict[str, Any]) -> str:
     for mode, cold in results["cold_start"].items():
         steps = "; ".join(f"{name} {ms:g}" for name, ms in cold["steps_ms"].items())
         line = f"- {mode}: **{cold['median_ms']:g} ms** (wall {cold['median_wall_ms']:g} ms). Steps: {steps}."
-        if "projected_with_noop_tracer_ms" in cold:
-            line += (
-                f" With a no-op Tracer provider when tracing is off: Tracer() {cold['noop_tracer']['ms']:g} ms, "
-                f"projected {cold['projected_with_noop_tracer_ms']:g} ms."
-            )
         out.append(line)
 
     e2e = results.get("end_to_end")
