@@ -177,22 +177,7 @@ def naive(codec: Codec) -> Variant:
 
     @kafka_consumer
     def handler(event: ConsumerRecords, context: LambdaContext) -> dict[str, int]:
-        rows = []
-        for record in event.records:
-            key = record.key
-            value = record.value
-            rows.append(
-                {
-                    "topic": record.topic,
-                    "partition": record.partition,
-                    "offset": record.offset,
-                    "timestamp": record.timestamp,
-                    "timestamp_type": record.timestamp_type,
-                    "key": key.encode() if key is not None else None,
-                    "value": value.encode() if value is not None else None,
-                    "headers": [{"key": name, "value": data} for name, data in record.headers.items()],
-                }
-            )
+        rows = consumer_rows(event)
         buffer = io.BytesIO()
         fastavro.writer(buffer, ENVELOPE_SCHEMA, rows, codec=codec)
         s3.put_object(Bucket=BUCKET, Key=f"naive/{rows[0]['topic']}/{rows[0]['offset']}.avro", Body=buffer.getvalue())
@@ -233,10 +218,13 @@ def decode_kafka_event(event: dict[str, Any]) -> list[Envelope]:
     ]
 
 
-def decode_consumer_records(event: dict[str, Any]) -> list[Envelope]:
-    """The same envelope dicts through the Kafka consumer utility's ``ConsumerRecords`` (what ``naive`` walks)."""
-    envelopes = []
-    for record in ConsumerRecords(event).records:
+def consumer_rows(records: ConsumerRecords) -> list[Envelope]:
+    """A dict per record, the way a typical ``@kafka_consumer`` handler builds them (``naive``'s loop).
+
+    ``ConsumerRecords`` decodes key and value to ``str``, so they are encoded back to bytes for Avro's ``bytes``.
+    """
+    envelopes: list[Envelope] = []
+    for record in records.records:
         key, value = record.key, record.value
         envelopes.append(
             {
@@ -251,6 +239,11 @@ def decode_consumer_records(event: dict[str, Any]) -> list[Envelope]:
             }
         )
     return envelopes
+
+
+def decode_consumer_records(event: dict[str, Any]) -> list[Envelope]:
+    """The same envelope dicts through the Kafka consumer utility's ``ConsumerRecords`` (what ``naive`` walks)."""
+    return consumer_rows(ConsumerRecords(event))
 
 
 def decoded_records(bodies: Bodies) -> list[tuple[Any, ...]]:

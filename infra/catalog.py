@@ -27,6 +27,7 @@ import infra  # noqa: F401  (puts functions/archiver on sys.path)
 from archiver.partitioning import encode_topic
 from archiver.settings import DEFAULT_TIME_PATTERN
 from archiver.values.archive_schema import typed_archive_schema
+from infra.config import table_name_for
 
 AvroSchema = Mapping[str, Any] | Sequence[Any] | str
 
@@ -129,10 +130,6 @@ class ArchiveCatalog(Construct):
                 },
             )
             self.tables[item.topic] = table
-
-
-def table_name_for(topic: str) -> str:
-    return re.sub(r"[^a-z0-9_]", "_", topic.lower())
 
 
 def projection_for(time_pattern: str) -> tuple[list[ProjectedColumn], str]:

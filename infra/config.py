@@ -278,10 +278,6 @@ class MonitoringConfig:
     alarm_emails: tuple[str, ...] = ()
     create_alarm_topic: bool = False
 
-    @property
-    def notifies(self) -> bool:
-        return self.alarm_topic_arn is not None or self.create_alarm_topic or bool(self.alarm_emails)
-
 
 @dataclass(frozen=True, kw_only=True)
 class AppConfig:
@@ -471,7 +467,7 @@ def _parse_root(root: _Obj, problems: list[str]) -> AppConfig | None:
     for name, arn in secrets.items():
         if region and arn and _region_of(arn) != region:
             root.fail(name, f"is in {_region_of(arn)} but region is {region}: the secret must be in the same region")
-    if event_source and bucket and event_source.on_failure == "bucket" and not bucket.creates_bucket:
+    if event_source and event_source.on_failure == "bucket" and not bucket.creates_bucket:
         root.fail(
             "eventSource.onFailure",
             "'bucket' needs the stack-created archive bucket (its policy and lifecycle cover aws/lambda/); "
@@ -479,9 +475,7 @@ def _parse_root(root: _Obj, problems: list[str]) -> AppConfig | None:
         )
     if archive is not None:
         _check_typed_topics(root, archive, catalog, event_source, region)
-    if problems or event_source is None or archive is None or bucket is None or function is None:
-        return None
-    if monitoring is None:
+    if problems or event_source is None or archive is None:
         return None
     return AppConfig(
         stack_name=stack_name or "KafkaS3Archiver",
@@ -754,7 +748,7 @@ def _check_typed_topics(
             )
     tables: dict[str, str] = {}
     for topic in sorted(typed):
-        table = _table_name(topic)
+        table = table_name_for(topic)
         if table in tables:
             root.fail(
                 "catalog",
@@ -763,12 +757,12 @@ def _check_typed_topics(
         tables.setdefault(table, topic)
 
 
-def _table_name(topic: str) -> str:
-    """The Glue table name of a topic; the same rule as ``infra.catalog.table_name_for``."""
+def table_name_for(topic: str) -> str:
+    """The Glue table name of a topic (``infra.catalog`` names its tables with it): lower-cased, a-z 0-9 _ only."""
     return re.sub(r"[^a-z0-9_]", "_", topic.lower())
 
 
-def _parse_bucket(obj: _Obj | None) -> BucketConfig | None:
+def _parse_bucket(obj: _Obj | None) -> BucketConfig:
     if obj is None:
         return BucketConfig()
     existing = obj.string("existingBucketName", pattern=_BUCKET_NAME, hint="an S3 bucket name")
@@ -835,7 +829,7 @@ def _parse_lifecycle(obj: _Obj) -> LifecycleConfig:
     return lifecycle
 
 
-def _parse_function(obj: _Obj | None) -> FunctionConfig | None:
+def _parse_function(obj: _Obj | None) -> FunctionConfig:
     if obj is None:
         return FunctionConfig()
     retention = obj.integer("logRetentionDays", 30, low=1)
@@ -853,7 +847,7 @@ def _parse_function(obj: _Obj | None) -> FunctionConfig | None:
     return config
 
 
-def _parse_monitoring(obj: _Obj | None) -> MonitoringConfig | None:
+def _parse_monitoring(obj: _Obj | None) -> MonitoringConfig:
     if obj is None:
         return MonitoringConfig()
     topic = obj.string("alarmTopicArn", pattern=_SNS_TOPIC_ARN, hint="an SNS topic ARN")

@@ -47,28 +47,19 @@ class Monitoring(Construct):
         durations = [
             function.metric_duration(statistic=stat, period=PERIOD, label=f"Duration {stat}") for stat in ("p50", "p99")
         ]
-        custom = {
-            name: cw.Metric(
+
+        def own_metric(name: str, statistic: str, label: str) -> cw.Metric:
+            return cw.Metric(
                 namespace=METRICS_NAMESPACE,
                 metric_name=name,
                 dimensions_map={"service": service_name},
-                statistic=cw.Stats.SUM,
+                statistic=statistic,
                 period=PERIOD,
-                label=name,
+                label=label,
             )
-            for name in CUSTOM_METRICS
-        }
-        batch_latency = [
-            cw.Metric(
-                namespace=METRICS_NAMESPACE,
-                metric_name="BatchLatency",
-                dimensions_map={"service": service_name},
-                statistic=stat,
-                period=PERIOD,
-                label=f"BatchLatency {stat}",
-            )
-            for stat in ("p50", "p99")
-        ]
+
+        custom = {name: own_metric(name, cw.Stats.SUM, name) for name in CUSTOM_METRICS}
+        batch_latency = [own_metric("BatchLatency", stat, f"BatchLatency {stat}") for stat in ("p50", "p99")]
         depth = queue.metric_approximate_number_of_messages_visible(statistic=cw.Stats.MAXIMUM, period=PERIOD)
         oldest = queue.metric_approximate_age_of_oldest_message(statistic=cw.Stats.MAXIMUM, period=PERIOD)
 

@@ -38,13 +38,14 @@ class ArchiveBucket(Construct):
             self.put_key_arn = config.existing_bucket_kms_key_arn
             return
 
+        removal = RemovalPolicy.DESTROY if config.removal_policy == "destroy" else RemovalPolicy.RETAIN
         if config.encryption == "kms":
             self.key = kms.Key(
                 self,
                 "Key",
                 description=f"Encrypts the Kafka archive and dead-letter queue of {Stack.of(self).stack_name}",
                 enable_key_rotation=True,
-                removal_policy=RemovalPolicy.DESTROY if config.removal_policy == "destroy" else RemovalPolicy.RETAIN,
+                removal_policy=removal,
             )
             self.put_key_arn = self.key.key_arn
 
@@ -68,7 +69,7 @@ class ArchiveBucket(Construct):
             lifecycle_rules=rules,
             server_access_logs_bucket=access_logs,
             server_access_logs_prefix=f"{Stack.of(self).stack_name}/" if access_logs else None,
-            removal_policy=RemovalPolicy.DESTROY if config.removal_policy == "destroy" else RemovalPolicy.RETAIN,
+            removal_policy=removal,
         )
         self.bucket = bucket
         if access_logs is None:

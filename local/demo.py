@@ -25,6 +25,7 @@ from typing import Any
 import fastavro
 
 from local import aws, config, deploy, produce, stack, verify
+from tools.archive_index import list_objects
 
 
 def heading(text: str) -> None:
@@ -74,10 +75,9 @@ def run_emulator(instance: str, poison: bool) -> dict[str, Any]:
 
 def show_layout(s3: Any, bucket: str) -> list[str]:
     keys = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-        for item in page.get("Contents", []):
-            keys.append(item["Key"])
-            print(f"  {item['Size']:>8}  s3://{bucket}/{item['Key']}")
+    for item in list_objects(s3, bucket):
+        keys.append(item["Key"])
+        print(f"  {item['Size']:>8}  s3://{bucket}/{item['Key']}")
     return keys
 
 

@@ -153,12 +153,8 @@ def deploy(
     return outputs
 
 
-def _client(service: str, endpoints: config.Endpoints) -> Any:
-    return aws.client(service, endpoints)
-
-
 def _bootstrapped(endpoints: config.Endpoints) -> bool:
-    cloudformation = _client("cloudformation", endpoints)
+    cloudformation = aws.client("cloudformation", endpoints)
     try:
         stacks = cloudformation.describe_stacks(StackName="CDKToolkit")["Stacks"]
     except Exception:
@@ -168,7 +164,7 @@ def _bootstrapped(endpoints: config.Endpoints) -> bool:
 
 def ensure_dashboard(outputs: dict[str, Any], template_file: Path, endpoints: config.Endpoints) -> bool:
     """PutDashboard from the template when LocalStack's CloudFormation did not create it. True if it was put."""
-    cloudwatch = _client("cloudwatch", endpoints)
+    cloudwatch = aws.client("cloudwatch", endpoints)
     name = outputs["dashboard"]
     try:
         cloudwatch.get_dashboard(DashboardName=name)
@@ -197,7 +193,7 @@ def ensure_dashboard(outputs: dict[str, Any], template_file: Path, endpoints: co
 
 
 def _physical_ids(stack_name: str, endpoints: config.Endpoints) -> dict[str, str]:
-    cloudformation = _client("cloudformation", endpoints)
+    cloudformation = aws.client("cloudformation", endpoints)
     found = cloudformation.describe_stack_resources(StackName=stack_name)["StackResources"]
     return {item["LogicalResourceId"]: item.get("PhysicalResourceId", "") for item in found}
 

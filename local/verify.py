@@ -27,13 +27,18 @@ import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from io import BytesIO
 from typing import Any
 
-import fastavro
-
 from local import config
-from tools.archive_index import ObjectOffsets, OverlapReport, classify_overlaps
+from tools.archive_index import (
+    ObjectOffsets,
+    OverlapReport,
+    classify_overlaps,
+    compacted_from,
+    iter_chunks,
+    list_objects,
+)
+from tools.avro_blocks import read_records
 
 
 @dataclass
@@ -90,6 +95,14 @@ def ranges(offsets: Iterable[int]) -> list[list[int]]:
     return result
 
 
+def _report(reports: dict[tuple[str, int], PartitionReport], topic: str, partition: int) -> PartitionReport:
+    """The report of one topic-partition, created on first use (not built and dropped for every record)."""
+    report = reports.get((topic, partition))
+    if report is None:
+        report = reports[(topic, partition)] = PartitionReport(topic, partition)
+    return report
+
+
 def read_archive(
     s3: Any, bucket: str, prefix: str, reports: dict[tuple[str, int], PartitionReport]
 ) -> tuple[int, OverlapReport]:
@@ -99,30 +112,24 @@ def read_archive(
     """
     objects: list[tuple[str, list[tuple[str, int, int, bytes]]]] = []
     offsets: list[ObjectOffsets] = []
-    paginator = s3.get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-        for item in page.get("Contents", []):
-            key = item["Key"]
-            if not key.endswith(".avro"):
-                continue
-            response = s3.get_object(Bucket=bucket, Key=key)
-            rows = []
-            for record in fastavro.reader(BytesIO(response["Body"].read())):
-                assert isinstance(record, dict)
-                content = json.dumps(record, sort_keys=True, default=repr).encode()
-                rows.append((str(record["topic"]), int(record["partition"]), int(record["offset"]), content))
-            objects.append((key, rows))
-            compacted_from = response.get("Metadata", {}).get("compacted-from", "")
-            offsets.append(
-                ObjectOffsets(key, [row[2] for row in rows], int(compacted_from) if compacted_from.isdigit() else None)
-            )
+    for item in list_objects(s3, bucket, prefix):
+        key = item["Key"]
+        if not key.endswith(".avro"):
+            continue
+        response = s3.get_object(Bucket=bucket, Key=key)
+        rows = []
+        for record in read_records(response["Body"].read()):
+            content = json.dumps(record, sort_keys=True, default=repr).encode()
+            rows.append((str(record["topic"]), int(record["partition"]), int(record["offset"]), content))
+        objects.append((key, rows))
+        offsets.append(ObjectOffsets(key, [row[2] for row in rows], compacted_from(response.get("Metadata", {}))))
     overlaps = classify_overlaps(offsets)
     redundant = overlaps.redundant_keys  # every offset they hold is in the compacted object that covers them
     for key, rows in objects:
         if key in redundant:
             continue
         for topic, partition, offset, content in rows:
-            report = reports.setdefault((topic, partition), PartitionReport(topic, partition))
+            report = _report(reports, topic, partition)
             report.archived.setdefault(offset, []).append(key)
             report.contents.setdefault(offset, set()).add(content)
     return len(objects), overlaps
@@ -151,11 +158,8 @@ def peek_queue(sqs: Any, queue_url: str, visibility_timeout: int = 5, max_empty:
                 body = {"unparsed": message["Body"]}
             seen[message["MessageId"]] = body if isinstance(body, dict) else {"unparsed": body}
     # Make them visible again at once: the audit only looks.
-    for start in range(0, len(handles), 10):
-        entries = [
-            {"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": 0}
-            for i, h in enumerate(handles[start : start + 10])
-        ]
+    for chunk in iter_chunks(handles, 10):
+        entries = [{"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": 0} for i, h in enumerate(chunk)]
         sqs.change_message_visibility_batch(QueueUrl=queue_url, Entries=entries)
     return list(seen.values())
 
@@ -275,10 +279,10 @@ def audit(
     objects, overlaps = read_archive(s3, bucket, prefix, reports)
     messages = peek_queue(sqs, queue_url, visibility_timeout) if sqs is not None and queue_url else []
     for (topic, partition), offsets in dead_lettered_offsets(messages).items():
-        reports.setdefault((topic, partition), PartitionReport(topic, partition)).dead_lettered |= offsets
+        _report(reports, topic, partition).dead_lettered |= offsets
     if bootstrap and topics:
         for (topic, partition), span in expected_offsets(bootstrap, topics, group, expect).items():
-            reports.setdefault((topic, partition), PartitionReport(topic, partition)).expected = span
+            _report(reports, topic, partition).expected = span
     if topics:
         reports = {key: report for key, report in reports.items() if key[0] in topics}
     partitions = [reports[key].as_dict() for key in sorted(reports)]
@@ -294,11 +298,7 @@ def audit(
         "gapCount": gaps,
         "conflictCount": conflicts,
         "overlapCount": sum(len(reports[key].overlaps()) for key in reports),
-        "pendingCompactions": [{"key": p.key, "coveredBy": p.covered_by} for p in overlaps.pending],
-        "duplicates": [
-            {"keys": list(d.keys), "sharedOffsets": d.shared_offsets, "first": d.first_shared, "last": d.last_shared}
-            for d in overlaps.duplicates
-        ],
+        **overlaps.as_dict(),
         "partitions": partitions,
         "seconds": round(time.monotonic() - started, 2),
     }

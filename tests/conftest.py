@@ -1,10 +1,14 @@
-"""Shared fixtures: AWS credentials that can never reach a real account, and a fake Lambda context."""
+"""Shared fixtures: AWS credentials that can never reach a real account, moto S3/SQS, and a fake Lambda context."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from moto import mock_aws
+
+from tests.unit.aws_fakes import FakeAws, create_fake_aws
 
 
 @dataclass
@@ -32,3 +36,10 @@ def fake_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "1")
+
+
+@pytest.fixture
+def aws(fake_aws_env: None) -> Iterator[FakeAws]:
+    """S3 bucket and SQS queue served by moto, in-process (tests/typed overrides it with Glue and Secrets Manager)."""
+    with mock_aws():
+        yield create_fake_aws()

@@ -25,7 +25,7 @@ from typing import Any, cast
 import fastavro
 from botocore.exceptions import ClientError
 
-from archiver.keys import ARCHIVE_SUFFIX, OFFSET_WIDTH
+from archiver.keys import ARCHIVE_SUFFIX, OFFSET_WIDTH, archive_name
 from archiver.partitioning import encode_topic
 from archiver.settings import DEAD_LETTER_PREFIX
 from tools.avro_blocks import SCHEMA_KEY, read_header, read_records
@@ -92,12 +92,9 @@ def _is_offset(text: str) -> bool:
 
 
 def make_key(group: GroupId, first_offset: int, last_offset: int) -> str:
-    """The archive key for a range of one group: the scheme of ``archiver.keys.archive_key`` (and of the typed
-    archive's ``ValueSchema.object_key``)."""
+    """The archive key for a range of one group: the scheme of ``archiver.keys.archive_key``, raw or typed."""
     directory, topic_segment, partition, fingerprint = group
-    width = OFFSET_WIDTH
-    name = f"{topic_segment}+{partition}+{first_offset:0{width}d}+{last_offset:0{width}d}"
-    return f"{directory}/{name}{'' if fingerprint is None else '+' + fingerprint}{ARCHIVE_SUFFIX}"
+    return f"{directory}/{archive_name(topic_segment, partition, first_offset, last_offset, fingerprint)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,8 +122,19 @@ class FetchedObject:
 
     @property
     def compacted_from(self) -> int | None:
-        value = self.metadata.get(COMPACTED_FROM)
-        return int(value) if value and value.isdigit() else None
+        return compacted_from(self.metadata)
+
+
+def compacted_from(metadata: Mapping[str, str]) -> int | None:
+    """An object's ``compacted-from`` S3 metadata: how many objects compaction merged into it; None if not set."""
+    value = metadata.get(COMPACTED_FROM)
+    return int(value) if value and value.isdigit() else None
+
+
+def list_objects(s3: Any, bucket: str, prefix: str = "") -> Iterator[dict[str, Any]]:
+    """Every ``ListObjectsV2`` entry under ``prefix``, across all pages, in key order."""
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        yield from page.get("Contents", [])
 
 
 def list_archive(
@@ -138,20 +146,21 @@ def list_archive(
     partitions: Iterable[int] | None = None,
 ) -> list[StoredObject]:
     """Every archive object under ``prefix`` (optionally of one topic and some partitions), in key order."""
+    topic_segment = encode_topic(topic) if topic is not None else None
     # Listing under the topic's own directory keeps a one-topic operation from paging through the whole archive.
-    list_prefix = f"{prefix}{encode_topic(topic)}/" if topic is not None else prefix
+    list_prefix = f"{prefix}{topic_segment}/" if topic_segment is not None else prefix
+    directory_prefix = prefix.rstrip("/")
     wanted = set(partitions) if partitions is not None else None
     found: list[StoredObject] = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=list_prefix):
-        for item in page.get("Contents", []):
-            ref = parse_key(item["Key"])
-            if ref is None or not ref.directory.startswith(prefix.rstrip("/")):
-                continue
-            if topic is not None and ref.topic_segment != encode_topic(topic):
-                continue
-            if wanted is not None and ref.partition not in wanted:
-                continue
-            found.append(StoredObject(ref, int(item["Size"]), item["ETag"], item["LastModified"]))
+    for item in list_objects(s3, bucket, list_prefix):
+        ref = parse_key(item["Key"])
+        if ref is None or not ref.directory.startswith(directory_prefix):
+            continue
+        if topic_segment is not None and ref.topic_segment != topic_segment:
+            continue
+        if wanted is not None and ref.partition not in wanted:
+            continue
+        found.append(StoredObject(ref, int(item["Size"]), item["ETag"], item["LastModified"]))
     found.sort(key=lambda item: item.ref)
     return found
 
@@ -215,6 +224,16 @@ def read_offsets(body: bytes) -> list[int]:
 # overlaps
 
 
+def intersecting_ranges[T](members: Sequence[T], ref: Callable[[T], ArchiveKey]) -> Iterator[tuple[T, T]]:
+    """Every pair of ``members`` (sorted by first offset) whose key ranges ``first..last`` intersect."""
+    for index, item in enumerate(members):
+        last_offset = ref(item).last_offset
+        for other in members[index + 1 :]:
+            if ref(other).first_offset > last_offset:
+                break  # sorted by first offset: no later object can intersect this one's range
+            yield item, other
+
+
 @dataclass(frozen=True, slots=True)
 class ObjectOffsets:
     """What ``classify_overlaps`` needs to know about one object."""
@@ -257,6 +276,21 @@ class OverlapReport:
         """No real duplicates. Pending compactions are not a problem: a rerun of compact deletes them."""
         return not self.duplicates
 
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON shape ``compact --audit`` and ``local.verify`` report overlaps in."""
+        return {
+            "pendingCompactions": [{"key": p.key, "coveredBy": p.covered_by} for p in self.pending],
+            "duplicates": [
+                {
+                    "keys": list(d.keys),
+                    "sharedOffsets": d.shared_offsets,
+                    "first": d.first_shared,
+                    "last": d.last_shared,
+                }
+                for d in self.duplicates
+            ],
+        }
+
 
 def classify_overlaps(objects: Iterable[ObjectOffsets]) -> OverlapReport:
     """Tell overlaps that are pending compactions from real duplicates.
@@ -290,15 +324,12 @@ def classify_overlaps(objects: Iterable[ObjectOffsets]) -> OverlapReport:
         members.sort(key=lambda pair: pair[0])
         sets: dict[str, frozenset[int]] = {}
         pairs: list[tuple[ObjectOffsets, ObjectOffsets, frozenset[int]]] = []
-        for index, (ref, item) in enumerate(members):
-            for other_ref, other in members[index + 1 :]:
-                if other_ref.first_offset > ref.last_offset:
-                    break  # sorted by first offset: no later object can intersect this one's range
-                mine = sets.setdefault(item.key, frozenset(item.offsets))
-                theirs = sets.setdefault(other.key, frozenset(other.offsets))
-                shared = mine & theirs
-                if shared:
-                    pairs.append((item, other, shared))
+        for (_, item), (_, other) in intersecting_ranges(members, lambda pair: pair[0]):
+            mine = sets.setdefault(item.key, frozenset(item.offsets))
+            theirs = sets.setdefault(other.key, frozenset(other.offsets))
+            shared = mine & theirs
+            if shared:
+                pairs.append((item, other, shared))
 
         covered_by: dict[str, str] = {}
         for left, right, _ in pairs:
@@ -343,16 +374,7 @@ class ArchiveAudit:
         return {
             "objects": self.objects,
             "records": self.records,
-            "pendingCompactions": [{"key": p.key, "coveredBy": p.covered_by} for p in self.overlaps.pending],
-            "duplicates": [
-                {
-                    "keys": list(d.keys),
-                    "sharedOffsets": d.shared_offsets,
-                    "first": d.first_shared,
-                    "last": d.last_shared,
-                }
-                for d in self.overlaps.duplicates
-            ],
+            **self.overlaps.as_dict(),
             "partitions": {
                 f"{topic}-{partition}": vars(audit) for (topic, partition), audit in sorted(self.partitions.items())
             },
@@ -368,22 +390,20 @@ def audit_archive(
     dead-lettered records). Compare the audit before and after an operation to tell.
     """
     listed = list_archive(s3, bucket, prefix, topic=topic)
-    entries: list[ObjectOffsets] = []
+    entries: list[tuple[ArchiveKey, ObjectOffsets]] = []
     for item in listed:
         fetched = fetch(s3, bucket, item.key)
         if fetched is None:
             continue
-        entries.append(ObjectOffsets(item.key, read_offsets(fetched.body), fetched.compacted_from))
+        entries.append((item.ref, ObjectOffsets(item.key, read_offsets(fetched.body), fetched.compacted_from)))
         if on_object is not None:
             on_object(item.key)
-    overlaps = classify_overlaps(entries)
+    overlaps = classify_overlaps(entry for _, entry in entries)
     redundant = overlaps.redundant_keys
     partitions: dict[tuple[str, int], PartitionAudit] = defaultdict(PartitionAudit)
     offsets: dict[tuple[str, int], set[int]] = defaultdict(set)
     records = 0
-    for entry in entries:
-        ref = parse_key(entry.key)
-        assert ref is not None  # list_archive only returns archive keys
+    for ref, entry in entries:
         audit = partitions[(ref.topic_segment, ref.partition)]
         audit.objects += 1
         if entry.key in redundant:

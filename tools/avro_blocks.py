@@ -17,8 +17,11 @@ from typing import Any, cast
 
 import fastavro
 
+# The Lambda's own varint writer, re-exported as the block-level encoder of this module.
+from archiver.encoding import SYNC_SIZE
+from archiver.encoding import encode_long as encode_long
+
 MAGIC = b"Obj\x01"
-SYNC_SIZE = 16
 CODEC_KEY = "avro.codec"
 SCHEMA_KEY = "avro.schema"
 
@@ -122,17 +125,6 @@ def read_records(data: bytes) -> Iterator[dict[str, Any]]:
     """Decode every record of a container (fastavro does the decoding and the codec)."""
     for record in fastavro.reader(io.BytesIO(data)):
         yield cast("dict[str, Any]", record)
-
-
-def encode_long(value: int) -> bytes:
-    """Avro's zig-zag variable-length encoding of a long."""
-    encoded = (value << 1) ^ (value >> 63)
-    out = bytearray()
-    while encoded > 0x7F:
-        out.append((encoded & 0x7F) | 0x80)
-        encoded >>= 7
-    out.append(encoded)
-    return bytes(out)
 
 
 def _encode_bytes(value: bytes) -> bytes:

@@ -23,7 +23,6 @@ gap. See docs/operations.md for the argument, concurrency, and measurements.
 from __future__ import annotations
 
 import argparse
-import io
 import itertools
 import json
 import re
@@ -34,12 +33,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-import fastavro
 from botocore.exceptions import ClientError
 
-from archiver.encoding import SYNC_INTERVAL, encode_records, load_envelope_schema, sync_marker_for
+from archiver.encoding import encode_records, encode_with_schema, load_envelope_schema, sync_marker_for
 from archiver.settings import CODECS, DEFAULT_PREFIX
-from archiver.writing import CONTENT_TYPE
+from archiver.writing import CONTENT_TYPE, object_metadata
 from tools.archive_index import (
     COMPACTED_FROM,
     COMPACTION_METHOD,
@@ -51,6 +49,7 @@ from tools.archive_index import (
     classify_overlaps,
     fetch,
     group_objects,
+    intersecting_ranges,
     iter_chunks,
     list_archive,
     make_key,
@@ -180,12 +179,9 @@ class Compactor:
     ) -> list[StoredObject] | None:
         """Delete leftover inputs of earlier compactions; None if the group has real duplicates."""
         suspects: dict[str, StoredObject] = {}
-        for index, item in enumerate(members):
-            for other in members[index + 1 :]:
-                if other.ref.first_offset > item.ref.last_offset:
-                    break
-                suspects[item.key] = item
-                suspects[other.key] = other
+        for item, other in intersecting_ranges(members, lambda member: member.ref):
+            suspects[item.key] = item
+            suspects[other.key] = other
         if not suspects:
             return members
         fetched: dict[str, FetchedObject] = {}
@@ -278,11 +274,7 @@ class Compactor:
             Body=body,
             ContentType=CONTENT_TYPE,
             Metadata={
-                "partition": str(group[2]),
-                "first-offset": str(first),
-                "last-offset": str(last),
-                "record-count": str(records),
-                "codec": codec,
+                **object_metadata(group[2], first, last, records, codec),
                 COMPACTED_FROM: str(len(inputs)),
                 COMPACTION_METHOD: method,
             },
@@ -347,15 +339,7 @@ class Compactor:
             raise CompactionError("inputs have different writer schemas and are not raw envelopes: not merging them")
         schema = json.loads(schemas.pop())
         decoded = [record for item in inputs for record in read_records(item.fetched.body)]
-
-        def encode(records: list[dict[str, Any]], codec: str, key: str) -> bytes:
-            buffer = io.BytesIO()
-            fastavro.writer(
-                buffer, schema, records, codec=codec, sync_marker=sync_marker_for(key), sync_interval=SYNC_INTERVAL
-            )
-            return buffer.getvalue()
-
-        return decoded, encode
+        return decoded, lambda records, codec, key: encode_with_schema(schema, records, codec=codec, key=key)
 
     def _verify(self, key: str, records: int, blocks: tuple[Block, ...] | None, offsets: list[int] | None) -> None:
         """Read the new object back. Copied blocks must come back byte for byte (so every record, and with it the
@@ -406,7 +390,7 @@ def _is_envelope(schema: bytes) -> bool:
     return isinstance(parsed, dict) and (parsed.get("namespace"), parsed.get("name")) == _ENVELOPE_NAME
 
 
-_ENVELOPE_NAME = (load_envelope_schema()["namespace"], load_envelope_schema()["name"])
+_ENVELOPE_NAME = tuple(load_envelope_schema()[name] for name in ("namespace", "name"))
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -11,7 +11,6 @@ merge: GET the inputs, build, PUT, verify, delete ("total"), plus input and outp
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import random
@@ -19,6 +18,8 @@ import statistics
 import sys
 import time
 from typing import Any
+
+from archiver.decoding import to_event_record
 
 
 def _event(topic: str, first: int, count: int, rng: random.Random) -> dict[str, Any]:
@@ -34,16 +35,18 @@ def _event(topic: str, first: int, count: int, rng: random.Random) -> dict[str, 
             "note": rng.choice(["", "gift", "express delivery please", "leave at the door"]) * 3,
         }
         records.append(
-            {
-                "topic": topic,
-                "partition": 0,
-                "offset": offset,
-                "timestamp": 1_714_567_890_123 + offset,
-                "timestampType": "CREATE_TIME",
-                "key": base64.b64encode(f"order-{offset}".encode()).decode(),
-                "value": base64.b64encode(json.dumps(value).encode()).decode(),
-                "headers": [{"trace-id": list(f"{rng.getrandbits(64):016x}".encode())}],
-            }
+            to_event_record(
+                {
+                    "topic": topic,
+                    "partition": 0,
+                    "offset": offset,
+                    "timestamp": 1_714_567_890_123 + offset,
+                    "timestamp_type": "CREATE_TIME",
+                    "key": f"order-{offset}".encode(),
+                    "value": json.dumps(value).encode(),
+                    "headers": [{"key": "trace-id", "value": f"{rng.getrandbits(64):016x}".encode()}],
+                }
+            )
         )
     return {"eventSource": "SelfManagedKafka", "records": {f"{topic}-0": records}}
 

@@ -52,11 +52,6 @@ class Selection:
     since_ms: int | None = None
     until_ms: int | None = None
 
-    def wants_offset(self, offset: int) -> bool:
-        return (self.from_offset is None or offset >= self.from_offset) and (
-            self.to_offset is None or offset <= self.to_offset
-        )
-
     def wants_range(self, first_offset: int, last_offset: int) -> bool:
         """Whether an object holding offsets within ``first_offset..last_offset`` may hold a wanted record."""
         return (self.to_offset is None or first_offset <= self.to_offset) and (

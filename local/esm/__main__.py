@@ -18,8 +18,7 @@ from local.aws import client as aws_client
 from local.esm import events
 from local.esm.emulator import Emulator, EmulatorConfig
 from local.esm.invokers import InProcessInvoker, Invoker, LambdaInvoker
-
-POISON_HEADER = "x-archiver-test-poison"
+from local.produce import POISON_HEADER
 
 
 def parser() -> argparse.ArgumentParser:

@@ -291,7 +291,7 @@ class Emulator:
                 if not self._discard(records, outcome, attempt, len(payload)):
                     return False
                 break
-            if self._sleep(min(self.config.retry_backoff_s * 2 ** (attempt - 1), self.config.retry_backoff_max_s)):
+            if self._sleep(self._backoff(attempt)):
                 return False
         if self.config.pause_before_commit_s:
             time.sleep(self.config.pause_before_commit_s)
@@ -339,7 +339,7 @@ class Emulator:
                 self.sqs.send_message(QueueUrl=self.config.on_failure_queue_url, MessageBody=json.dumps(document))
             except Exception as error:
                 self._emit("on-failure-send-failed", attempt=attempt, error=f"{type(error).__name__}: {error}")
-                if self._sleep(min(self.config.retry_backoff_s * 2 ** (attempt - 1), self.config.retry_backoff_max_s)):
+                if self._sleep(self._backoff(attempt)):
                     return False
                 continue
             self.stats.discarded_batches += 1
@@ -365,6 +365,11 @@ class Emulator:
         for (topic, partition), offset in next_offsets.items():
             self.stats.committed[f"{topic}-{partition}"] = offset
         self._emit("committed", offsets={f"{t}-{p}": o for (t, p), o in next_offsets.items()})
+
+    def _backoff(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt ``attempt`` (1, 2, ...): doubling, capped."""
+        # The exponent is capped: with unlimited retries 2**1024 would overflow a float after ~1,000 attempts.
+        return float(min(self.config.retry_backoff_s * 2 ** min(attempt - 1, 60), self.config.retry_backoff_max_s))
 
     def _sleep(self, seconds: float) -> bool:
         """Back off; True if a stop was requested meanwhile."""

@@ -7,6 +7,7 @@ for the broker, Lambda and SQS only; ``Emulator`` itself runs unchanged.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from typing import Any
@@ -165,3 +166,10 @@ def test_batches_close_before_the_payload_limit_and_keep_partition_order() -> No
             offsets.setdefault(key, []).extend(r["offset"] for r in records)
     assert offsets == {"t-0": [0, 1, 2, 3], "t-1": [0, 1, 2, 3]}
     assert len(invoker.events) >= 3
+
+
+def test_backoff_doubles_up_to_its_cap_even_after_thousands_of_attempts() -> None:
+    run, _ = emulator([], FakeInvoker(), retry_backoff_max_s=10.0)
+    run.config = dataclasses.replace(run.config, retry_backoff_s=0.5)
+    assert [run._backoff(attempt) for attempt in (1, 2, 3, 5, 6)] == [0.5, 1.0, 2.0, 8.0, 10.0]
+    assert run._backoff(5000) == 10.0  # with max_retries=-1 a batch can fail this often; no OverflowError

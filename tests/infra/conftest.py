@@ -82,10 +82,10 @@ class Synthesized:
         ]
 
     def statements_for(self, action: str) -> list[dict[str, Any]]:
-        return [s for s in self.statements() if action in _as_list(s["Action"])]
+        return [s for s in self.statements() if action in as_list(s["Action"])]
 
 
-def _as_list(value: Any) -> list[Any]:
+def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 

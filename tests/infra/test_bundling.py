@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 
 from infra import FUNCTION_DIR
-from infra.bundling import RUNTIME_PROVIDED, BundlingError, _elf_machine, bundle_function, verify_bundle
+from infra.bundling import (
+    CACHE_ROOT,
+    RUNTIME_PROVIDED,
+    BundlingError,
+    _dependencies,
+    _elf_machine,
+    bundle_function,
+    verify_bundle,
+)
 from infra.config import Architecture
 
 EM_AARCH64, EM_X86_64 = 0xB7, 0x3E
@@ -58,6 +66,11 @@ def test_code_change_makes_a_new_bundle_but_reuses_the_wheels(tmp_path: Path) ->
     source = tmp_path / "function"
     shutil.copytree(FUNCTION_DIR, source, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     cache = tmp_path / "cache"
+    cache.mkdir()
+    # Seed the wheels from the project's cache, so the test needs no PyPI round trip (pip resolves online even when
+    # its own cache has every wheel); what is under test is the code layer and the reuse of the wheels.
+    wheels = _dependencies(architecture="x86_64", requirements=source / "requirements.txt", cache_root=CACHE_ROOT)
+    (cache / wheels.name).symlink_to(wheels, target_is_directory=True)
     first = bundle_function(architecture="x86_64", source_dir=source, cache_root=cache)
     (source / "handler.py").write_text((source / "handler.py").read_text() + "\n# changed\n")
     (source / "tests").mkdir()
@@ -66,7 +79,7 @@ def test_code_change_makes_a_new_bundle_but_reuses_the_wheels(tmp_path: Path) ->
     assert first != second
     assert (second / "handler.py").read_text().endswith("# changed\n")
     assert not (second / "tests").exists()
-    assert len(list(cache.glob("deps-*"))) == 1, "requirements unchanged: wheels installed once"
+    assert list(cache.glob("deps-*")) == [cache / wheels.name], "requirements unchanged: the wheels are reused"
     assert not list(cache.glob(".staging-*")), "no half-built bundle left behind"
 
 

@@ -24,17 +24,13 @@ from infra.stack import (
     OUTPUT_QUEUE_ARN,
     OUTPUT_QUEUE_URL,
 )
-from tests.infra.conftest import Synthesized, example, with_changes
+from tests.infra.conftest import Synthesized, as_list, example, with_changes
 
 Synth = Callable[..., Synthesized]
 
 CLUSTER = "arn:aws:kafka:eu-west-1:123456789012:cluster/orders-cluster/7d7131e1-25c5-4e9a-9a3b-1c8c6f8d9a01-2"
 SECRET = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:kafka/archiver-AbCdEf"
 ROOT_CA = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:kafka/root-ca-GhIjKl"
-
-
-def as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
 
 
 def flat_resources(statement: dict[str, Any]) -> list[str]:

@@ -15,11 +15,10 @@ import pytest
 from archiver.settings import ENV_NAMES, Settings
 from archiver.values.archive_schema import typed_archive_schema
 from archiver.values.config import DEFAULT_SCHEMAS_DIR, canonical_value_formats
-from infra import config as config_module
-from infra.catalog import table_name_for
-from infra.config import MAX_VALUE_FORMATS_BYTES
+from infra.config import MAX_VALUE_FORMATS_BYTES, table_name_for
 from infra.registries import SID_GLUE, SID_SECRETS, SID_SECRETS_KEY
-from tests.infra.conftest import Synthesized, assert_problem, example, problems_of, with_changes
+from tests.infra.conftest import Synthesized, as_list, assert_problem, example, problems_of, with_changes
+from tests.infra.test_catalog import tables
 from tests.infra.test_nag import acknowledgments
 
 Synth = Callable[..., Synthesized]
@@ -37,11 +36,6 @@ def by_sid(result: Synthesized) -> dict[str, dict[str, Any]]:
 def function_env(result: Synthesized) -> dict[str, Any]:
     variables: dict[str, Any] = result.only("AWS::Lambda::Function")["Environment"]["Variables"]
     return variables
-
-
-def tables(result: Synthesized) -> dict[str, dict[str, Any]]:
-    found = result.resources("AWS::Glue::Table").values()
-    return {t["Properties"]["TableInput"]["Name"]: t["Properties"]["TableInput"] for t in found}
 
 
 def schema_file(name: str) -> Any:
@@ -128,7 +122,7 @@ def test_glue_schema_versions_only_of_the_configured_registry(typed: Synthesized
     glue = by_sid(typed)[SID_GLUE]
     assert glue["Action"] == "glue:GetSchemaVersion"
     assert glue["Resource"] == [REGISTRY, "arn:aws:glue:eu-west-1:123456789012:schema/streams/*"]
-    actions = {a for s in typed.statements() for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    actions = {a for s in typed.statements() for a in as_list(s["Action"])}
     assert {a for a in actions if a.startswith("glue:")} == {"glue:GetSchemaVersion"}, "the catalog needs no grant"
     acknowledged = {rule: reason for path, rule, reason in acknowledgments(typed) if path.endswith("/Archiver/Role")}
     rule = "AwsSolutions-IAM5[Resource::arn:aws:glue:eu-west-1:123456789012:schema/streams/*]"
@@ -154,7 +148,7 @@ def test_each_registry_in_its_own_region_and_no_key_without_config(variant: Synt
 def test_catalog_has_a_table_per_typed_topic_over_the_created_bucket(typed: Synthesized) -> None:
     (database,) = typed.resources("AWS::Glue::Database").values()
     assert database["Properties"]["DatabaseInput"]["Name"] == "kafka_archive"
-    found = tables(typed)
+    found = tables(typed.template)
     assert sorted(found) == ["clicks", "orders", "payments"], "raw topics get no table"
     bucket_id = next(iter(typed.resources("AWS::S3::Bucket")))
     for topic, schema in (("orders", "orders.avsc"), ("payments", "payments.avsc"), ("clicks", "clicks.avsc")):
@@ -170,7 +164,7 @@ def test_catalog_has_a_table_per_typed_topic_over_the_created_bucket(typed: Synt
 
 def test_catalog_over_an_existing_bucket_follows_the_time_pattern(variant: Synthesized) -> None:
     assert not variant.resources("AWS::S3::Bucket")
-    found = tables(variant)
+    found = tables(variant.template)
     assert sorted(found) == ["audit", "clicks", "orders", "payments"]
     clicks = found["clicks"]
     assert clicks["StorageDescriptor"]["Location"] == "s3://corp-kafka-archive/typed/clicks/"
@@ -188,9 +182,9 @@ def test_no_catalog_without_the_catalog_section(synth: Synth) -> None:
     assert by_sid(result)[SID_GLUE]
 
 
-def test_config_table_names_follow_the_catalog_rule() -> None:
-    for topic in ("orders", "Orders.EU-1", "a_b", "x.y-z"):
-        assert config_module._table_name(topic) == table_name_for(topic)
+def test_table_names_are_lower_case_a_z_0_9_and_underscores() -> None:
+    expected = {"orders": "orders", "Orders.EU-1": "orders_eu_1", "a_b": "a_b", "x.y-z": "x_y_z"}
+    assert {topic: table_name_for(topic) for topic in expected} == expected
 
 
 # ------------------------------------------------------------------------------------------------ bad configs

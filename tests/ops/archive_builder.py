@@ -6,10 +6,8 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from archiver.pipeline import Archiver
-from archiver.settings import Settings
 from tests.kafka_events import kafka_event, kafka_record
-from tests.unit.aws_fakes import BUCKET, FakeAws
+from tests.unit.aws_fakes import BUCKET, FakeAws, make_archiver
 from tools.archive_index import fetch, list_archive, read_envelopes
 
 COUNTRIES = ("DE", "FR", "IT")
@@ -39,11 +37,7 @@ def archive_batches(
     **settings: Any,
 ) -> list[str]:
     """Run the Archiver on ``batches`` consecutive invocations per partition; returns the keys it wrote."""
-    archiver = Archiver(
-        Settings(archive_bucket=BUCKET, dead_letter_queue_url=aws.queue_url, **settings),
-        s3_client=aws.s3,
-        sqs_client=aws.sqs,
-    )
+    archiver = make_archiver(aws, **settings)
     keys: list[str] = []
     for batch in range(batches):
         first = start + batch * batch_size

@@ -1,21 +1,12 @@
-"""Fixtures for the archive-operations tests: moto S3/SQS for compaction, the local broker for replay."""
+"""Fixtures for the archive-operations tests: the local broker for replay (moto S3/SQS is tests/conftest.aws)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
-from moto import mock_aws
 
 from local import stack
-from tests.unit.aws_fakes import FakeAws, create_fake_aws
-
-
-@pytest.fixture
-def aws(fake_aws_env: None) -> Iterator[FakeAws]:
-    """S3 bucket and SQS queue served by moto, in-process."""
-    with mock_aws():
-        yield create_fake_aws()
 
 
 @pytest.fixture(scope="session")

@@ -13,13 +13,10 @@ import fastavro
 import pytest
 
 from archiver.encoding import sync_marker_for
-from archiver.pipeline import Archiver
-from archiver.settings import Settings
 from local import verify
 from tests.kafka_events import kafka_event, kafka_record
 from tests.ops.archive_builder import archive_batches, archived_records, varied_record
-from tests.unit.aws_fakes import BUCKET, FakeAws
-from tests.unit.conftest import make_archiver
+from tests.unit.aws_fakes import BUCKET, FakeAws, make_archiver
 from tools.archive_index import audit_archive, fetch, list_archive, parse_key, read_offsets
 from tools.avro_blocks import read_container, write_container
 from tools.compact import CompactionConfig, Compactor, parse_duration, parse_size
@@ -464,15 +461,10 @@ ORDER = {
 @pytest.mark.parametrize("method", ["copy", "reencode"])
 def test_typed_archive_objects_compact_within_one_writer_schema(aws: FakeAws, tmp_path: Path, method: str) -> None:
     (tmp_path / "orders.avsc").write_text(json.dumps(ORDER))
-    archiver = Archiver(
-        Settings(
-            archive_bucket=BUCKET,
-            dead_letter_queue_url=aws.queue_url,
-            value_formats=json.dumps({"orders": {"format": "json", "schema": "orders.avsc"}}),
-            value_schemas_dir=str(tmp_path),
-        ),
-        s3_client=aws.s3,
-        sqs_client=aws.sqs,
+    archiver = make_archiver(
+        aws,
+        value_formats=json.dumps({"orders": {"format": "json", "schema": "orders.avsc"}}),
+        value_schemas_dir=str(tmp_path),
     )
     for batch in range(5):
         records = [

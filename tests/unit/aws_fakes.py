@@ -1,4 +1,4 @@
-"""Moto-backed S3 and SQS, plus fault injection for what moto cannot do on its own.
+"""Moto-backed S3 and SQS, an Archiver wired to them, and fault injection for what moto cannot do on its own.
 
 moto serves S3 and SQS in-process with the real services' semantics (buckets, versions, queues, batch sends).
 It never throttles and never fails single batch entries, so those two faults are injected here, at the botocore
@@ -16,6 +16,9 @@ from typing import Any
 import boto3
 from botocore.awsrequest import AWSResponse
 from botocore.config import Config
+
+from archiver.pipeline import Archiver
+from archiver.settings import Settings
 
 BUCKET = "archive-bucket"
 QUEUE_NAME = "archiver-dlq"
@@ -48,6 +51,12 @@ class FakeAws:
             for message in batch:
                 messages.append(json.loads(message["Body"]))
                 self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def make_archiver(aws: FakeAws, *, s3: Any = None, sqs: Any = None, **settings: Any) -> Archiver:
+    """An Archiver on ``aws`` (or on the given clients, e.g. a fault-injecting wrapper) with ``settings``."""
+    config = Settings(archive_bucket=BUCKET, dead_letter_queue_url=aws.queue_url, **settings)
+    return Archiver(config, s3_client=s3 or aws.s3, sqs_client=sqs or aws.sqs)
 
 
 def create_fake_aws() -> FakeAws:

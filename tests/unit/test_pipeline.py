@@ -12,8 +12,7 @@ import pytest
 
 from archiver.errors import ArchiveWriteError, DeadLetterError, EventError
 from tests.kafka_events import kafka_event, kafka_record
-from tests.unit.aws_fakes import BUCKET, FakeAws, PartiallyFailingSqs, inject_s3_slowdown
-from tests.unit.conftest import make_archiver
+from tests.unit.aws_fakes import BUCKET, FakeAws, PartiallyFailingSqs, inject_s3_slowdown, make_archiver
 
 
 def read_avro(aws: FakeAws, key: str) -> list[dict[str, Any]]:

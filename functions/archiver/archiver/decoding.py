@@ -40,6 +40,15 @@ class RecordFailure:
     raw: object
     records_key: str  # the event's "<topic>-<partition>" map key, the only coordinates a broken record may have
 
+    @classmethod
+    def of_envelope(cls, error: RecordError, envelope: Envelope, raw: object = None) -> RecordFailure:
+        """A record that decoded but failed later: ``raw`` as delivered if known, else rebuilt from its envelope."""
+        return cls(
+            error=error,
+            raw=raw or to_event_record(envelope),
+            records_key=f"{envelope['topic']}-{envelope['partition']}",
+        )
+
 
 @dataclass(slots=True)
 class DecodedBatch:

@@ -18,7 +18,7 @@ import io
 import json
 import sys
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -64,16 +64,20 @@ def encode_records(records: Sequence[Envelope], *, codec: str, key: str) -> byte
     out = [_header_without_sync(codec), sync]
     for count, block in _blocks(records):
         data = compress(block)
-        out += (_zigzag_varint(count), _zigzag_varint(len(data)), data, sync)
+        out += (encode_long(count), encode_long(len(data)), data, sync)
     return b"".join(out)
 
 
 def fastavro_encode_records(records: Sequence[Envelope], *, codec: str, key: str) -> bytes:
     """The same file written by the general ``fastavro.writer``: the reference the specialised writer must match."""
+    return encode_with_schema(ENVELOPE_SCHEMA, records, codec=codec, key=key)
+
+
+def encode_with_schema(schema: Any, records: Iterable[Mapping[str, Any]], *, codec: str, key: str) -> bytes:
+    """One Avro container file of ``records`` in any ``schema``, written by ``fastavro.writer`` and deterministic
+    like ``encode_records``: the sync marker comes from ``key`` and blocks end at ``SYNC_INTERVAL``."""
     buffer = io.BytesIO()
-    fastavro.writer(
-        buffer, ENVELOPE_SCHEMA, records, codec=codec, sync_marker=sync_marker_for(key), sync_interval=SYNC_INTERVAL
-    )
+    fastavro.writer(buffer, schema, records, codec=codec, sync_marker=sync_marker_for(key), sync_interval=SYNC_INTERVAL)
     return buffer.getvalue()
 
 
@@ -144,11 +148,11 @@ def _blocks(records: Sequence[Envelope]) -> Iterator[tuple[int, bytes]]:
 def _text(texts: dict[str, bytes], text: str) -> bytes:
     """An Avro string (length + UTF-8), remembered in ``texts``."""
     raw = text.encode("utf-8")
-    encoded = texts[text] = _zigzag_varint(len(raw)) + raw
+    encoded = texts[text] = encode_long(len(raw)) + raw
     return encoded
 
 
-def _zigzag_varint(n: int) -> bytes:
+def encode_long(n: int) -> bytes:
     """Avro's encoding of a long: zig-zag, then 7 bits per byte, least significant first."""
     z = (n << 1) ^ (n >> 63)
     out = bytearray()
@@ -168,7 +172,7 @@ def _varint_tables() -> tuple[list[bytes], list[bytes]]:
 
 
 def _long_encoder() -> Callable[[int], bytes]:
-    """A fast ``_zigzag_varint``: 14 bits per table lookup instead of a loop per 7 bits.
+    """A fast ``encode_long``: 14 bits per table lookup instead of a loop per 7 bits.
 
     A record needs about seven varints (partition, offset, timestamp, lengths); offsets and millisecond timestamps
     take 3 to 6 bytes. With the lookups the whole handler is 16% faster on batches of 100 B values, 12% on 1 KB
@@ -185,7 +189,7 @@ def _long_encoder() -> Callable[[int], bytes]:
             return continued[z & 0x3FFF] + last[z >> 14]
         if z < 0x40000000000:
             return continued[z & 0x3FFF] + continued[(z >> 14) & 0x3FFF] + last[z >> 28]
-        return _zigzag_varint(n)
+        return encode_long(n)
 
     return long
 

@@ -16,24 +16,46 @@ OFFSET_WIDTH = 20
 ARCHIVE_SUFFIX = ".avro"
 
 
-def archive_key(prefix: str, path: str, topic: str, partition: int, first_offset: int, last_offset: int) -> str:
-    """The key of the archive object holding offsets ``first_offset..last_offset`` of one group."""
-    name = f"{encode_topic(topic)}+{partition}+{first_offset:0{OFFSET_WIDTH}d}+{last_offset:0{OFFSET_WIDTH}d}"
-    return _checked(f"{prefix}{path}/{name}{ARCHIVE_SUFFIX}")
+def archive_key(
+    prefix: str,
+    path: str,
+    topic: str,
+    partition: int,
+    first_offset: int,
+    last_offset: int,
+    fingerprint: str | None = None,
+) -> str:
+    """The key of the archive object holding offsets ``first_offset..last_offset`` of one group; a typed archive
+    object's key also names its writer schema's ``fingerprint``, so objects of different schemas never share one."""
+    name = archive_name(encode_topic(topic), partition, first_offset, last_offset, fingerprint)
+    return checked_key(f"{prefix}{path}/{name}")
+
+
+def archive_name(
+    topic_segment: str, partition: int, first_offset: int, last_offset: int, fingerprint: str | None = None
+) -> str:
+    """``<topic>+<partition>+<first>+<last>[+<fingerprint>].avro``: the last segment of an archive key.
+
+    ``topic_segment`` is the already encoded topic. A typed archive object's value-schema fingerprint comes after
+    the offsets, so keys stay in lexical offset order.
+    """
+    name = f"{topic_segment}+{partition}+{offset_label(first_offset)}+{offset_label(last_offset)}"
+    return f"{name}{'' if fingerprint is None else '+' + fingerprint}{ARCHIVE_SUFFIX}"
 
 
 def dead_letter_key(topic: str, partition: int | None, record_id: str) -> str:
     """Where an oversized dead-letter payload goes: under the reserved prefix, one object per record."""
     topic_segment = encode_topic(topic)
     partition_segment = "unknown" if partition is None else str(partition)
-    return _checked(f"{DEAD_LETTER_PREFIX}{topic_segment}/partition={partition_segment}/{record_id}.json")
+    return checked_key(f"{DEAD_LETTER_PREFIX}{topic_segment}/partition={partition_segment}/{record_id}.json")
 
 
 def offset_label(offset: int) -> str:
     return f"{offset:0{OFFSET_WIDTH}d}"
 
 
-def _checked(key: str) -> str:
+def checked_key(key: str) -> str:
+    """``key``, or ``ObjectKeyError`` if it is longer than S3 allows."""
     if len(key.encode("utf-8")) > MAX_KEY_BYTES:
         raise ObjectKeyError(f"object key would exceed S3's {MAX_KEY_BYTES}-byte limit: {key[:120]}...")
     return key

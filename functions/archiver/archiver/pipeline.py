@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from archiver.deadletter import DeadLetterQueue, dead_letters_for
-from archiver.decoding import Envelope, RecordFailure, decode_event, to_event_record
+from archiver.decoding import Envelope, RecordFailure, decode_event
 from archiver.encoding import encode_records
 from archiver.errors import RecordError
 from archiver.keys import archive_key
@@ -137,11 +137,11 @@ class Archiver:
     ) -> ArchiveObject:
         topic, partition, path = group_key
         first, last = records[0]["offset"], records[-1]["offset"]
-        key = archive_key(self._settings.archive_prefix, path, topic, partition, first, last)
+        fingerprint = None if schema is None else schema.fingerprint
+        key = archive_key(self._settings.archive_prefix, path, topic, partition, first, last, fingerprint)
         if schema is None:
             body = encode_records(records, codec=self._settings.codec, key=key)
         else:
-            key = schema.object_key(key)
             body = schema.encode(records, codec=self._settings.codec, key=key)
         return ArchiveObject(
             key=key,
@@ -165,8 +165,7 @@ def group_by_path(
         try:
             path = partition_path(record)
         except RecordError as error:
-            raw = to_event_record(record)
-            failures.append(RecordFailure(error=error, raw=raw, records_key=f"{record['topic']}-{record['partition']}"))
+            failures.append(RecordFailure.of_envelope(error, record))
             continue
         groups.setdefault((record["topic"], record["partition"], path), []).append(record)
     for group in groups.values():

@@ -60,11 +60,13 @@ class Settings:
     _value_formats: ValueFormats = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        problems = _problems(self)
+        # Parsed once: it reads and parses every .avsc file the formats name.
+        value_formats, format_problems = parse_value_formats(self.value_formats, self.value_schemas_dir)
+        problems = _problems(self, format_problems)
         if problems:
             raise SettingsError(problems)
         object.__setattr__(self, "_zone", ZoneInfo(self.timezone))
-        object.__setattr__(self, "_value_formats", parse_value_formats(self.value_formats, self.value_schemas_dir)[0])
+        object.__setattr__(self, "_value_formats", value_formats)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -110,7 +112,7 @@ ENV_NAMES: dict[str, str] = {
 REQUIRED_ENV = (ENV_NAMES["archive_bucket"], ENV_NAMES["dead_letter_queue_url"])
 
 
-def _problems(settings: Settings) -> list[str]:
+def _problems(settings: Settings, value_format_problems: list[str]) -> list[str]:
     """Every problem with ``settings``, each naming the variable and what it accepts."""
     problems: list[str] = []
 
@@ -152,7 +154,7 @@ def _problems(settings: Settings) -> list[str]:
         bad("partition_field", "is required when PARTITIONER is 'field'")
     if name is not None and (len(name) > MAX_FIELD_NAME_LENGTH or not _FIELD_NAME.match(name)):
         bad("partition_field", f"must be an identifier (A-Z a-z 0-9 _, at most {MAX_FIELD_NAME_LENGTH}); got {name!r}")
-    for problem in parse_value_formats(settings.value_formats, settings.value_schemas_dir)[1]:
+    for problem in value_format_problems:
         bad("value_formats", problem)
     return problems
 

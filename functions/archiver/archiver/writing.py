@@ -54,14 +54,22 @@ class ArchiveWriter:
                 Key=item.key,
                 Body=item.body,
                 ContentType=CONTENT_TYPE,
-                # Lets verify and operators see an object's contents without reading it.
-                Metadata={
-                    "partition": str(item.partition),
-                    "first-offset": str(item.first_offset),
-                    "last-offset": str(item.last_offset),
-                    "record-count": str(item.record_count),
-                    "codec": item.codec,
-                },
+                Metadata=object_metadata(
+                    item.partition, item.first_offset, item.last_offset, item.record_count, item.codec
+                ),
             )
         except (ClientError, BotoCoreError) as error:
             raise ArchiveWriteError(f"could not write s3://{self._bucket}/{item.key}: {error}") from error
+
+
+def object_metadata(
+    partition: int, first_offset: int, last_offset: int, record_count: int, codec: str
+) -> dict[str, str]:
+    """An archive object's S3 user metadata: lets verify and operators see its contents without reading it."""
+    return {
+        "partition": str(partition),
+        "first-offset": str(first_offset),
+        "last-offset": str(last_offset),
+        "record-count": str(record_count),
+        "codec": codec,
+    }

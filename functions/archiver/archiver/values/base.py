@@ -7,7 +7,6 @@ writer schema, so grouping compares identities and every record of a writer shar
 
 from __future__ import annotations
 
-import io
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,9 +15,7 @@ from typing import Any
 import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
-from archiver.encoding import SYNC_INTERVAL, sync_marker_for
-from archiver.errors import ObjectKeyError
-from archiver.keys import ARCHIVE_SUFFIX, MAX_KEY_BYTES
+from archiver.encoding import encode_with_schema
 from archiver.values.archive_schema import typed_archive_schema
 
 AvroSchema = dict[str, Any] | list[Any] | str
@@ -54,28 +51,11 @@ class ValueSchema:
         self.archive = typed_archive_schema(self.value_schema)
         fastavro.parse_schema(self.archive)  # fails here, once per schema, rather than in every encode
 
-    def object_key(self, key: str) -> str:
-        """``.../<topic>+<partition>+<first>+<last>+<fingerprint>.avro``: distinct per writer schema, and still in
-        lexical offset order, because the fingerprint comes after the offsets."""
-        typed = f"{key.removesuffix(ARCHIVE_SUFFIX)}+{self.fingerprint}{ARCHIVE_SUFFIX}"
-        if len(typed.encode("utf-8")) > MAX_KEY_BYTES:
-            raise ObjectKeyError(f"object key would exceed S3's {MAX_KEY_BYTES}-byte limit: {typed[:120]}...")
-        return typed
-
     def encode(self, records: Sequence[Mapping[str, Any]], *, codec: str, key: str) -> bytes:
         """One Avro container file of typed archive records, deterministic like ``encoding.encode_records``."""
-        buffer = io.BytesIO()
         # The schema as JSON, not parsed: fastavro writes a parsed schema's header in its own fully-qualified form,
         # which drops the '"namespace": ""' that keeps the value's own type names (see archive_schema.py).
-        fastavro.writer(
-            buffer,
-            self.archive,
-            (_archive_record(record) for record in records),
-            codec=codec,
-            sync_marker=sync_marker_for(key),
-            sync_interval=SYNC_INTERVAL,
-        )
-        return buffer.getvalue()
+        return encode_with_schema(self.archive, (_archive_record(record) for record in records), codec=codec, key=key)
 
 
 def _archive_record(envelope: Mapping[str, Any]) -> dict[str, Any]:

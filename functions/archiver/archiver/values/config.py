@@ -80,11 +80,6 @@ class TopicFormat:
         return match.group(2) if match else None
 
     @property
-    def registry_name(self) -> str | None:
-        match = _GLUE_REGISTRY_ARN.match(self.registry_arn or "")
-        return match.group(4) if match else None
-
-    @property
     def archive_value_schema(self) -> dict[str, Any] | list[Any] | str | None:
         """The value schema a query engine should read with: the reader schema, else the JSON format's schema."""
         return self.reader_schema if self.reader_schema is not None else self.schema

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from archiver.decoding import DecodedBatch, Envelope, RecordFailure, to_event_record
+from archiver.decoding import DecodedBatch, Envelope, RecordFailure
 from archiver.errors import RecordError
 from archiver.values.base import TOMBSTONES, TYPED_VALUE, VALUE_SCHEMA, ValueDecoder, ValueSchema
 from archiver.values.config import ValueFormats
@@ -53,13 +53,7 @@ class TypedValues:
                     record["value"], metadata if isinstance(metadata, Mapping) else None
                 )
             except RecordError as error:
-                batch.failures.append(
-                    RecordFailure(
-                        error=error,
-                        raw=raw or to_event_record(record),
-                        records_key=f"{record['topic']}-{record['partition']}",
-                    )
-                )
+                batch.failures.append(RecordFailure.of_envelope(error, record, raw))
                 batch.payload_bytes -= len(record["key"] or b"") + len(record["value"])
                 continue
             kept.append(record)

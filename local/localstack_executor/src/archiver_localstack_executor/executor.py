@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import signal
 import subprocess
@@ -34,9 +33,9 @@ from localstack.services.lambda_.invocation.runtime_executor import (  # type: i
     RuntimeExecutor,
 )
 
-LOG = logging.getLogger(__name__)
+from .bootstrap import END_MARKER  # the runtime side prints it; one definition for both ends of the pipe
+
 BOOTSTRAP = Path(__file__).with_name("bootstrap.py")
-END_MARKER = "\x1e__archiver_executor_end__ "
 STARTUP_TIMEOUT_S = 60.0
 MAX_LOG_CHARS = 1_000_000
 
