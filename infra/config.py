@@ -25,7 +25,7 @@ from archiver.settings import (
     Partitioner,
     Settings,
 )
-from archiver.values.config import ValueFormats, canonical_value_formats
+from archiver.values.config import KAFKA_TOPIC_NAME, ValueFormats, canonical_value_formats
 
 SourceKind = Literal["msk", "self-managed"]
 MskAuth = Literal["iam", "sasl-scram-512"]
@@ -87,7 +87,6 @@ _SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secr
 _KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
 _SNS_TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
 _BOOTSTRAP_SERVER = re.compile(r"^[A-Za-z0-9.-]+:\d{1,5}$")
-_TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 _CONSUMER_GROUP = re.compile(r"^[A-Za-z0-9/*:_+=.@-]+$")  # AWS's pattern for the ESM's ConsumerGroupId
 _SUBNET_ID = re.compile(r"^subnet-[0-9a-f]{8,17}$")
 _SECURITY_GROUP_ID = re.compile(r"^sg-[0-9a-f]{8,17}$")
@@ -566,7 +565,7 @@ def _parse_self_managed(obj: _Obj) -> SelfManagedSource:
 
 
 def _parse_event_source(obj: _Obj) -> EventSourceConfig:
-    topics = obj.strings("topics", pattern=_TOPIC, hint="Kafka topic names (1-249 of A-Z a-z 0-9 . _ -)")
+    topics = obj.strings("topics", pattern=KAFKA_TOPIC_NAME, hint="Kafka topic names (1-249 of A-Z a-z 0-9 . _ -)")
     if not topics:
         obj.fail("topics", "is required: a non-empty list of topic names (one event source mapping per topic)")
     group = obj.required_string(

@@ -47,7 +47,7 @@ _KEYS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
         frozenset({"registryArn"}),
     ),
 }
-_TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")  # Kafka's own rule for topic names
+KAFKA_TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")  # Kafka's own rule for topic names (infra uses it too)
 _SCHEMA_FILE = re.compile(r"^[A-Za-z0-9_.-]{1,128}\.avsc$")
 _REGISTRY_URL = re.compile(r"^https?://[^\s/?#@]+(/[^\s?#]*)?$")
 _SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$")
@@ -119,7 +119,7 @@ def _topic_format(topic: str, entry: object, directory: Path, problems: list[str
     def bad(message: str) -> None:
         problems.append(f"[{topic!r}] {message}")
 
-    if not _TOPIC.match(topic):
+    if not KAFKA_TOPIC_NAME.match(topic):
         bad("is not a Kafka topic name (1-249 of A-Z a-z 0-9 . _ -)")
     if not isinstance(entry, dict):
         bad(f'must be an object such as {{"format": "json", "schema": "orders.avsc"}}, got {entry!r}')
