@@ -147,8 +147,8 @@ def partition_records(
             (
                 item
                 for item in list_objects()
-                if (low is None or item.ref.last_offset >= low)
-                and selection.wants_range(item.ref.first_offset, item.ref.last_offset)
+                if (low is None or item.ref.upper_bound >= low)
+                and selection.wants_range(item.ref.first_offset, item.ref.upper_bound)
             ),
             key=lambda item: (item.ref.first_offset, item.ref.key),
         )
