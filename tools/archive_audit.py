@@ -365,16 +365,7 @@ class ArchiveAuditor:
         archived = merge_runs(*(summary.offsets for summary in objects.values()))
         dead_lettered = merge_runs(*manifest.ledger.values())
         accounted = merge_runs(archived, dead_lettered)
-        held_twice, conflicts = self._copies(manifest, report)
-        conflicted = {key for conflict in conflicts for key in conflict["keys"]}
-        # Every offset of a redundant object is held by another object too, identically.
-        redundant = sum(
-            1
-            for key, summary in objects.items()
-            if key not in conflicted
-            and summary.records
-            and run_count(intersect_runs(summary.offsets, held_twice)) == summary.records
-        )
+        held_twice, conflicts, redundant = self._copies(manifest, report)
         now = self._now()
         cutoff = None if self._compaction_age is None else now - self._compaction_age
         pending = sum(
@@ -396,13 +387,15 @@ class ArchiveAuditor:
             duplicate_offsets=run_count(held_twice) - len(conflicts),
             conflicts=conflicts,
             pending_compactions=pending,
-            redundant_objects=redundant,
+            redundant_objects=len(redundant),
             newest_timestamp=newest,
             freshness_seconds=freshness,
         )
 
-    def _copies(self, manifest: Manifest, report: AuditReport) -> tuple[Runs, list[dict[str, Any]]]:
-        """Offsets held by more than one object, and which of them differ (compared once per pair of objects)."""
+    def _copies(self, manifest: Manifest, report: AuditReport) -> tuple[Runs, list[dict[str, Any]], set[str]]:
+        """Offsets held by more than one object; which of them differ (compared once per pair of objects); and the
+        redundant objects: those another single object holds entirely, with identical copies (compaction deletes
+        them; of two identical objects, the one with the later key counts)."""
         items = sorted(manifest.objects.items(), key=lambda pair: pair[1].offsets[0][0] if pair[1].offsets else -1)
         shared_by_pair: list[tuple[str, str, Runs]] = []
         for index, (key, summary) in enumerate(items):
@@ -417,18 +410,27 @@ class ArchiveAuditor:
                     shared_by_pair.append((key, other_key, shared))
         duplicated = merge_runs(*(shared for _, _, shared in shared_by_pair))
         conflicting: dict[int, set[str]] = defaultdict(set)
+        redundant: set[str] = set()
         live = set()
-        for key, other_key, _ in shared_by_pair:
+        for key, other_key, shared in shared_by_pair:
             pair = " ".join(sorted(f"{k}@{manifest.objects[k].etag}" for k in (key, other_key)))
             live.add(pair)
             if pair not in manifest.verdicts:
                 manifest.verdicts[pair] = self._compare(key, other_key, report)
             for offset in manifest.verdicts[pair]:
                 conflicting[offset] |= {key, other_key}
+            if manifest.verdicts[pair]:
+                continue
+            mine, theirs = manifest.objects[key], manifest.objects[other_key]
+            held = run_count(shared)
+            if held == mine.records and (theirs.records > held or other_key < key):
+                redundant.add(key)
+            elif held == theirs.records and (mine.records > held or key < other_key):
+                redundant.add(other_key)
         for pair in set(manifest.verdicts) - live:
             del manifest.verdicts[pair]  # one of the two objects is gone or changed
         conflicts = [{"offset": offset, "keys": sorted(keys)} for offset, keys in sorted(conflicting.items())]
-        return duplicated, conflicts
+        return duplicated, conflicts, redundant
 
     def _compare(self, key: str, other_key: str, report: AuditReport) -> list[int]:
         """Offsets the two objects hold with different contents."""

@@ -350,10 +350,13 @@ class Compactor:
         }
         created = self._create(key, body, metadata)
         verify_started = time.perf_counter()
-        if created:
-            self._verify(key, records, blocks if method == "copy" else None, expected)
-        else:
+        if not created:
+            # Another run (or an input) already has the merged key: if it holds every kept record identically, the
+            # inputs are redundant next to it.
             self._check_existing_holds(key, inputs, plan)
+            self._confirm_unchanged(coverers, plan.covered_by)
+            return _Redundant(self._delete_unchanged([(k, etag) for k, etag in candidates if k != key]))
+        self._verify(key, records, blocks if method == "copy" else None, expected)
         verified = time.perf_counter()
 
         result = MergeResult(
@@ -369,11 +372,9 @@ class Compactor:
             duplicates_dropped=plan.dropped,
         )
         self._confirm_unchanged(coverers, plan.covered_by)
-        # The new object never counts as its own input: an input may already have its key.
-        deletable = [(k, etag) for k, etag in candidates if k != key]
-        deleted = self._delete_unchanged(deletable)
-        result.deleted = len(deleted) + (len(candidates) - len(deletable))
-        result.kept = sorted({k for k, _ in deletable} - set(deleted))
+        deleted = self._delete_unchanged(candidates)
+        result.deleted = len(deleted)
+        result.kept = sorted({k for k, _ in candidates} - set(deleted))
         return result
 
     def _plan_records(self, inputs: Sequence[_Input], coverers: Sequence[_Coverer]) -> _Plan:

@@ -166,6 +166,8 @@ def partition_records(
                 _push_next(heap, read_envelopes(fetched.body), low, sequence)
             if vanished:
                 break
+            if not heap:
+                continue  # the objects opened hold nothing at or after ``low`` (a key without its last offset)
             offset, _, record, records = heapq.heappop(heap)
             if selection.to_offset is not None and offset > selection.to_offset:
                 return

@@ -65,7 +65,7 @@ def assert_archive_matches(
     assert result["complete"], result
     assert result["conflictCount"] == 0, result
     if exactly_once:
-        assert result["overlapCount"] == 0, result
+        assert result["duplicateCount"] == 0, result
 
 
 def log_end(produced: list[produce.Produced]) -> dict[int, int]:

@@ -120,7 +120,7 @@ def test_a_conditional_request_conflict_is_retried(aws: FakeAws) -> None:
             calls["put"] += 1
             if calls["put"] == 1:
                 error = {"Error": {"Code": "ConditionalRequestConflict", "Message": "in progress"}}
-                raise ClientError(error, "PutObject")  # type: ignore[arg-type]
+                raise ClientError(error, "PutObject")
             return real.put_object(**kwargs)
 
     summary = make_archiver(aws, s3=Racing()).archive(batch(range(0, 5)))
