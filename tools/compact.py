@@ -195,6 +195,36 @@ class Compactor:
             self.compact_group(group, members, report)
         return report
 
+    def run_group(self, group: GroupId) -> CompactionReport:
+        """Compact one group, listing only its directory: the deployed worker's unit of work."""
+        report = CompactionReport()
+        listed = list_archive(self._s3, self._config.bucket, f"{group[0]}/")
+        members = [item for item in listed if item.ref.group == group]
+        if members:
+            self.compact_group(group, members, report)
+        return report
+
+    def groups_with_work(self) -> list[GroupId]:
+        """The groups a run would change: what the deployed planner queues, one work item each.
+
+        Decided from the listing alone (names and sizes), so planning a large archive reads no object.
+        """
+        config = self._config
+        listed = list_archive(self._s3, config.bucket, config.prefix, topic=config.topic, partitions=config.partitions)
+        cutoff = self._now() - config.older_than if config.older_than is not None else None
+        found = []
+        for group, members in group_objects(listed).items():
+            known = [
+                _Coverer(item.key, item.ref.first_offset, item.ref.last_offset, item.etag)
+                for item in members
+                if item.ref.last_offset is not None
+                and item.size >= config.target_bytes
+                and (cutoff is None or item.last_modified <= cutoff)
+            ]
+            if any(not self._needs_nothing(chunk, members, known) for chunk in self.plan(members)):
+                found.append(group)
+        return found
+
     def compact_group(self, group: GroupId, members: Sequence[StoredObject], report: CompactionReport) -> None:
         """Compact one group's objects (as listed, in key order) into ``report``."""
         report.groups += 1
