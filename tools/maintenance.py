@@ -68,7 +68,7 @@ class MaintenanceSettings:
         problems = []
         for item in fields(cls):
             raw = env.get(_ENV[item.name])
-            if raw is None or raw == "" and item.name != "archive_prefix":
+            if raw is None or (raw == "" and item.name != "archive_prefix"):
                 continue
             if item.type in ("int", int):
                 if not raw.isdigit():
