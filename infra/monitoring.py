@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
@@ -121,6 +123,7 @@ class Monitoring(Construct):
                 alarm.add_alarm_action(action)
                 alarm.add_ok_action(action)
 
+        self._action = cw_actions.SnsAction(self.topic) if self.topic is not None else None
         width = 8
         self.dashboard = cw.Dashboard(
             self,
@@ -170,3 +173,17 @@ class Monitoring(Construct):
                 ],
             ],
         )
+
+    def add_maintenance(self, alarms: Mapping[str, cw.Alarm], widgets: Sequence[Sequence[cw.IWidget]]) -> None:
+        """The deployed compaction's and audit's alarms (notifying like the others) and dashboard rows."""
+        for name, alarm in alarms.items():
+            self.alarms[name] = alarm
+            if self._action is not None:
+                alarm.add_alarm_action(self._action)
+                alarm.add_ok_action(self._action)
+        if alarms:
+            self.dashboard.add_widgets(
+                cw.AlarmStatusWidget(title="Maintenance alarms", alarms=list(alarms.values()), width=24, height=3)
+            )
+        for row in widgets:
+            self.dashboard.add_widgets(*row)

@@ -78,6 +78,16 @@ def test_cdk_cli_synthesizes_every_example(tmp_path: Path) -> None:
             templates[name]["Outputs"]
         )
 
+    # Compaction and audit are deployed by every example: a nested stack with the schedules, queue and alarms.
+    for name in RUNS:
+        (nested,) = (tmp_path / name).glob("*.nested.template.json")
+        resources = json.loads(nested.read_text())["Resources"].values()
+        kinds = [resource["Type"] for resource in resources]
+        assert kinds.count("AWS::Events::Rule") == 2, name
+        assert kinds.count("AWS::Lambda::Function") == 3, name
+        assert kinds.count("AWS::CloudWatch::Alarm") >= 6, name
+        assert "AWS::SQS::Queue" in kinds, name
+
     # The staged asset is the local bundle for each config's architecture.
     for name, triplet in (("msk", "aarch64"), ("local", "x86_64")):
         assert list((tmp_path / name).glob(f"asset.*/fastavro/_read.*{triplet}*.so")), name
