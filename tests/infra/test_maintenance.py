@@ -141,7 +141,7 @@ def test_configuration_turns_parts_off_and_tunes_them(synth: Synth) -> None:
     assert set(functions(template)) == {"audit.lambda_handler"}
     (rule,) = template.find_resources("AWS::Events::Rule").values()
     assert rule["Properties"]["ScheduleExpression"] == "cron(15 * * * ? *)"
-    (stale,) = [name for name in maintenance.alarms if name.startswith("ArchiveStale")]
+    assert len([name for name in maintenance.alarms if name.startswith("ArchiveStale")]) == 1
     assert "CompactionWorkFailed" not in maintenance.alarms
 
     both_off = with_changes(
