@@ -35,6 +35,12 @@ OUTPUT_IDS = {
     "function": "FunctionName",
     "dashboard": "DashboardName",
 }
+# Present when the config deploys them (maintenance.compaction / maintenance.audit): infra/stack.py OUTPUT_*.
+OPTIONAL_OUTPUT_IDS = {
+    "compaction_planner": "CompactionPlannerFunctionName",
+    "compaction_queue_url": "CompactionQueueUrl",
+    "audit_function": "AuditFunctionName",
+}
 
 
 class DeployError(RuntimeError):
@@ -138,6 +144,7 @@ def deploy(
     missing = [OUTPUT_IDS[name] for name, value in outputs.items() if not value]
     if missing:
         raise DeployError(f"stack {stack_name} has no output(s) {', '.join(missing)}; got {sorted(raw)}")
+    outputs.update({name: raw.get(output_id) for name, output_id in OPTIONAL_OUTPUT_IDS.items()})
     outputs.update(
         {
             "stack": stack_name,
