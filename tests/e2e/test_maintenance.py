@@ -91,6 +91,7 @@ def test_deployed_compaction_and_audit_converge_the_archive(local_stack: Deploye
     assert findings["pendingCompactions"] == 0
     assert findings["topics"][topic]["ArchivedRecords"] == archived
     assert findings["topics"][topic]["FreshnessSeconds"] >= 0
-    assert local_stack.client("s3").list_objects_v2(Bucket=local_stack.bucket, Prefix="archiver-state/audit/")[
-        "KeyCount"
-    ] >= 2
+    assert (
+        local_stack.client("s3").list_objects_v2(Bucket=local_stack.bucket, Prefix="archiver-state/audit/")["KeyCount"]
+        >= 2
+    )
