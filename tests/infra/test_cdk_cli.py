@@ -6,12 +6,12 @@ The example configs are synthesized in parallel, each into its own directory, ex
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 from infra import PROJECT_ROOT
+from infra.toolchain import node_env
 
 CDK = PROJECT_ROOT / "node_modules" / ".bin" / "cdk"
 RUNS = {
@@ -24,11 +24,7 @@ RUNS = {
 
 def test_cdk_cli_synthesizes_every_example(tmp_path: Path) -> None:
     assert CDK.exists(), "node_modules is missing: run `make node-modules` (npm ci)"
-    env = {
-        **os.environ,
-        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
-        "CDK_DISABLE_CLI_TELEMETRY": "true",
-    }
+    env = {**node_env(), "CDK_DISABLE_CLI_TELEMETRY": "true"}
     env.pop("CDK_DEFAULT_ACCOUNT", None)
     env.pop("CDK_DEFAULT_REGION", None)
     processes = {
@@ -90,7 +86,7 @@ def test_app_fails_once_listing_every_config_problem(tmp_path: Path) -> None:
     bad["archive"]["codec"] = "lz4"
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(bad))
-    env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+    env = node_env()
     env["CDK_CONTEXT_JSON"] = json.dumps({"config": str(path)})
     env["CDK_OUTDIR"] = str(tmp_path / "out")
     result = subprocess.run(
@@ -103,7 +99,7 @@ def test_app_fails_once_listing_every_config_problem(tmp_path: Path) -> None:
 
 
 def test_app_requires_a_config(tmp_path: Path) -> None:
-    env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20", "CDK_OUTDIR": str(tmp_path)}
+    env = {**node_env(), "CDK_OUTDIR": str(tmp_path)}
     env.pop("CDK_CONTEXT_JSON", None)
     result = subprocess.run(
         [sys.executable, "app.py"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300, check=False
