@@ -98,16 +98,20 @@ def synthesize(
     *,
     with_event_source: bool = True,
     asset_dir: Path | None = None,
-    tamper: Callable[[cdk.Stack], None] | None = None,
+    tamper: Callable[[ArchiverStack], None] | None = None,
+    context: dict[str, Any] | None = None,
 ) -> Synthesized:
     """Synthesize one stack from config JSON, with cdk-nag registered (a finding fails the synth).
 
-    ``tamper`` may add resources before synthesis (to prove the checks are active)."""
+    ``tamper`` may change resources before synthesis (to prove the checks are active); ``context`` overrides
+    cdk.json's context (e.g. a feature flag)."""
     config = parse_config(data)
     _OUTDIR.mkdir(parents=True, exist_ok=True)
     outdir = tempfile.mkdtemp(dir=_OUTDIR)
     # cdk.json's context (the recommended feature flags) as the CDK CLI would pass it, so tests see what synth does.
-    app = cdk.App(outdir=outdir, context={**project_context(), "aws:cdk:disable-asset-staging": True})
+    app = cdk.App(
+        outdir=outdir, context={**project_context(), **(context or {}), "aws:cdk:disable-asset-staging": True}
+    )
     stack = ArchiverStack(
         app, config.stack_name, config=config, with_event_source=with_event_source, asset_dir=asset_dir
     )

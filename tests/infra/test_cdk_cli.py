@@ -10,8 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from cfnlint.api import lint
+
 from infra import PROJECT_ROOT
-from infra.toolchain import node_env
+from infra.toolchain import NODE, node_env
+from tests.infra.test_cfn_lint import ACCEPTED
 
 CDK = PROJECT_ROOT / "node_modules" / ".bin" / "cdk"
 RUNS = {
@@ -51,6 +54,10 @@ def test_cdk_cli_synthesizes_every_example(tmp_path: Path) -> None:
     outputs = {name: process.communicate(timeout=600)[0] for name, process in processes.items()}
     for name, process in processes.items():
         assert process.returncode == 0, f"cdk synth {name} failed:\n{outputs[name]}"
+        # The pinned Node 24 runs the CLI and the app's jsii kernel: no end-of-life banner, nothing silenced; and
+        # cdk.json sets the recommended feature flags, so the CLI reports none as unconfigured.
+        assert "end-of-life" not in outputs[name], outputs[name]
+        assert "feature flags are not configured" not in outputs[name], outputs[name]
 
     templates = {}
     for name in RUNS:
@@ -74,9 +81,29 @@ def test_cdk_cli_synthesizes_every_example(tmp_path: Path) -> None:
             templates[name]["Outputs"]
         )
 
+    # cfn-lint finds nothing in what the CLI wrote (findings accepted with a reason in test_cfn_lint.ACCEPTED).
+    for name in RUNS:
+        matches = lint(json.dumps(templates[name]), regions=["eu-west-1" if name != "local" else "us-east-1"])
+        assert [f"{m.rule.id}: {m.message}" for m in matches if m.rule.id not in ACCEPTED] == [], name
+
     # The staged asset is the local bundle for each config's architecture.
     for name, triplet in (("msk", "aarch64"), ("local", "x86_64")):
         assert list((tmp_path / name).glob(f"asset.*/fastavro/_read.*{triplet}*.so")), name
+
+
+def test_the_pinned_node_is_node_24() -> None:
+    """package.json pins Node 24 for this machine's architecture; node_modules/.bin/node is first on PATH."""
+    assert NODE.exists(), "node_modules is missing: run `make node-modules` (npm ci)"
+    version = subprocess.run(
+        ["node", "--version"], env=node_env(), capture_output=True, text=True, check=True, timeout=60
+    ).stdout.strip()
+    assert version.startswith("v24."), version
+    assert (
+        version
+        == subprocess.run(
+            [str(NODE), "--version"], capture_output=True, text=True, check=True, timeout=60
+        ).stdout.strip()
+    )
 
 
 def test_app_fails_once_listing_every_config_problem(tmp_path: Path) -> None:

@@ -345,7 +345,7 @@ def test_dashboard_shows_lag_per_topic_and_given_up_records(self_managed: Synthe
 
 def test_alarm_status_lists_every_alarm(msk: Synthesized) -> None:
     status = widget(msk, "Alarms")
-    listed = {arn for arn in status["alarms"]}
+    listed = set(status["alarms"])
     assert len(listed) == len(alarms(msk))
 
 
