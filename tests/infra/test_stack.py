@@ -6,6 +6,7 @@ synth that succeeds also proves there is no unacknowledged finding.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 from aws_cdk.assertions import Annotations, Match
 
 from archiver.settings import Settings
+from infra.app import project_context
 from infra.bundling import bundle_function
 from infra.nag import flatten_reference
 from infra.stack import (
@@ -24,7 +26,7 @@ from infra.stack import (
     OUTPUT_QUEUE_ARN,
     OUTPUT_QUEUE_URL,
 )
-from tests.infra.conftest import Synthesized, as_list, example, with_changes
+from tests.infra.conftest import Synthesized, as_list, example, synthesize, with_changes
 
 Synth = Callable[..., Synthesized]
 
@@ -569,3 +571,26 @@ def test_tags_apply_to_resources(msk: Synthesized) -> None:
     msk.template.has_resource_properties(
         "AWS::Lambda::Function", {"Tags": Match.array_with([{"Key": "application", "Value": "kafka-s3-archiver"}])}
     )
+
+
+def test_recommended_feature_flags_only_sort_the_role_statements(msk: Synthesized) -> None:
+    """cdk.json's recommended flags (docs/deploy.md, "Feature flags") replace nothing: same resources, same logical
+    ids; only the role's statements have their actions and resources sorted (minimizePolicies)."""
+    flags = {key: None for key in project_context() if key.startswith("@aws-cdk")}
+    without = synthesize(example("msk"), context=flags, asset_dir=msk.stack.archiver.asset_dir)
+    with_flags = msk.template.to_json()["Resources"]
+    old = without.template.to_json()["Resources"]
+    assert set(old) == set(with_flags)
+    changed = {k for k in old if old[k] != with_flags[k]}
+    assert {old[k]["Type"] for k in changed} == {"AWS::IAM::Policy"}
+
+    def canonical(statements: list[dict[str, Any]]) -> list[str]:
+        def norm(value: Any) -> Any:
+            return sorted(json.dumps(v, sort_keys=True) for v in value) if isinstance(value, list) else value
+
+        return sorted(json.dumps({k: norm(v) for k, v in s.items()}, sort_keys=True) for s in statements)
+
+    for k in changed:
+        before = old[k]["Properties"]["PolicyDocument"]["Statement"]
+        after = with_flags[k]["Properties"]["PolicyDocument"]["Statement"]
+        assert canonical(before) == canonical(after)
