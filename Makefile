@@ -58,7 +58,8 @@ synth: venv $(NODE_STAMP) ## CDK CLI synth of config/msk.example, self-managed.e
 	$(CDK_SYNTH) -c config=config/self-managed.example.json -o cdk.out/self-managed
 	$(CDK_SYNTH) -c config=config/typed.example.json -o cdk.out/typed
 	$(CDK_SYNTH) -c config=config/local.json -c withEventSource=false -o cdk.out/local
-	$(VENV)/bin/cfn-lint --format parseable cdk.out/*/*.template.json
+	@# W3005: CDK's own DependsOn on the role, redundant with Role's GetAtt (see tests/infra/test_cfn_lint.py ACCEPTED)
+	$(VENV)/bin/cfn-lint --format parseable --ignore-checks W3005 -- cdk.out/*/*.template.json
 
 # --- Local pipeline: Tansu broker + LocalStack on 127.0.0.1, cdklocal deploy, ESM emulator (docs/local.md) ---------
 # LOCAL_INSTANCE=<name> keeps several local stacks apart; KEEP=1 leaves the demo's stack running.
