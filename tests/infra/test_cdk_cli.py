@@ -6,6 +6,7 @@ The example configs are synthesized in parallel, each into its own directory, ex
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -126,10 +127,14 @@ def test_app_fails_once_listing_every_config_problem(tmp_path: Path) -> None:
 
 
 def test_app_requires_a_config(tmp_path: Path) -> None:
-    env = {**node_env(), "CDK_OUTDIR": str(tmp_path)}
+    # PATH without node_modules/.bin (as when the CLI was started with another Node): app.py puts the pinned Node
+    # first itself, so its jsii kernel prints no end-of-life banner even where the machine's Node is 20.
+    path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if p != str(NODE.parent))
+    env = {**os.environ, "PATH": path, "CDK_OUTDIR": str(tmp_path)}
     env.pop("CDK_CONTEXT_JSON", None)
     result = subprocess.run(
         [sys.executable, "app.py"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300, check=False
     )
     assert result.returncode == 1
     assert "pass -c config=<file>" in result.stderr
+    assert "end-of-life" not in result.stderr
