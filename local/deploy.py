@@ -8,7 +8,8 @@ with one switch: ``-c withEventSource=false``, because LocalStack accepts no Kaf
 emulator, ``python -m local.esm``, plays that part). LocalStack's CloudFormation creates no CloudWatch dashboard,
 so the dashboard body from the synthesized template is put through the CloudWatch API afterwards.
 
-Outputs go to ``.local/instances/<instance>/outputs.json``: bucket, queue URL/ARN, function and dashboard names,
+Outputs go to ``.local/instances/<instance>/outputs.json``: bucket, queue URL/ARN, on-failure queue URL (when the
+config has one), function and dashboard names,
 plus the event-source settings from the config file (topics, consumer group, batch size, ...).
 """
 
@@ -16,13 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from infra.toolchain import node_env
 from local import aws, config, stack
 
 DEFAULT_CONFIG = config.ROOT / "config" / "local.json"
@@ -35,6 +36,8 @@ OUTPUT_IDS = {
     "function": "FunctionName",
     "dashboard": "DashboardName",
 }
+# Outputs only some configs have: the on-failure queue exists with eventSource.onFailure "queue" (the default).
+OPTIONAL_OUTPUT_IDS = {"on_failure_queue_url": "OnFailureQueueUrl"}
 
 
 class DeployError(RuntimeError):
@@ -55,13 +58,12 @@ def load_outputs(instance: str | None = None) -> dict[str, Any]:
 
 
 def _cdk_env(endpoints: config.Endpoints) -> dict[str, str]:
-    env = dict(os.environ)
+    env = node_env()  # the pinned Node 24 (package.json) first on PATH
     env.update(endpoints.aws_env())
     env.update(
         {
             "CDK_DEFAULT_ACCOUNT": config.LOCAL_ACCOUNT,
             "CDK_DEFAULT_REGION": endpoints.region,
-            "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
             "CDK_DISABLE_VERSION_CHECK": "1",
             "CI": env.get("CI", "true"),  # no interactive prompts, no progress bars
         }
@@ -138,6 +140,7 @@ def deploy(
     missing = [OUTPUT_IDS[name] for name, value in outputs.items() if not value]
     if missing:
         raise DeployError(f"stack {stack_name} has no output(s) {', '.join(missing)}; got {sorted(raw)}")
+    outputs.update({name: raw.get(output_id) for name, output_id in OPTIONAL_OUTPUT_IDS.items()})
     outputs.update(
         {
             "stack": stack_name,
