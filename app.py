@@ -12,6 +12,11 @@ from __future__ import annotations
 import os
 import sys
 
+from infra.toolchain import node_env
+
+# The jsii kernel behind aws_cdk runs on the pinned Node 24 (package.json) however the CLI was started.
+os.environ["PATH"] = node_env()["PATH"]
+
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from typing import Any
 
 import aws_cdk as cdk
 
+from infra import PROJECT_ROOT
 from infra.config import AppConfig
+
+CDK_JSON = PROJECT_ROOT / "cdk.json"
 
 
 def context_flag(value: object, *, default: bool) -> bool:
@@ -30,3 +35,9 @@ def stack_env(config: AppConfig, environ: Mapping[str, str]) -> cdk.Environment 
     if account is None and region is None:
         return None
     return cdk.Environment(account=account, region=region)
+
+
+def project_context() -> dict[str, Any]:
+    """cdk.json's context (the feature flags and defaults the CDK CLI passes to app.py), for in-process synths."""
+    context: dict[str, Any] = json.loads(CDK_JSON.read_text())["context"]
+    return context

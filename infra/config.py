@@ -31,7 +31,9 @@ SourceKind = Literal["msk", "self-managed"]
 MskAuth = Literal["iam", "sasl-scram-512"]
 SelfManagedAuth = Literal["sasl-scram-256", "sasl-scram-512", "plain", "mtls", "none"]
 StartingPosition = Literal["TRIM_HORIZON", "LATEST", "AT_TIMESTAMP"]
-OnFailure = Literal["dead-letter-queue", "bucket", "none"]
+OnFailure = Literal["queue", "bucket", "none"]
+EsmMetric = Literal["EventCount", "ErrorCount", "KafkaMetrics"]
+SystemLogLevel = Literal["WARN", "INFO", "DEBUG", "off"]
 Architecture = Literal["arm64", "x86_64"]
 BucketEncryption = Literal["kms", "s3"]
 RemovalPolicyName = Literal["retain", "destroy"]
@@ -46,6 +48,20 @@ MAX_RETRY_ATTEMPTS = 10_000
 MIN_RECORD_AGE_SECONDS, MAX_RECORD_AGE_SECONDS = 60, 604_800
 MIN_POLLERS, MAX_MINIMUM_POLLERS, MAX_MAXIMUM_POLLERS = 1, 200, 2000
 MAX_CONSUMER_GROUP_ID_LENGTH = 200
+# AWS::Lambda::EventSourceMapping's resource schema (CloudFormation registry, as bundled by cfn-lint 1.58):
+# Endpoints.KafkaBootstrapServers maxItems 10; SourceAccessConfigurations maxItems 29, each URI maxLength 200;
+# Topics items pattern ^[^.]([a-zA-Z0-9\-_.]+) (so at least 2 characters, not starting with '.'), maxLength 249.
+MAX_BOOTSTRAP_SERVERS = 10
+MAX_SOURCE_ACCESS_CONFIGURATIONS = 29
+MAX_SOURCE_ACCESS_URI_LENGTH = 200
+# Lambda developer guide ("Using Lambda with Amazon MSK"): Kafka event source mappings support functions with a
+# timeout of at most 14 minutes.
+MAX_KAFKA_TIMEOUT_SECONDS = 840
+# MSK SASL/SCRAM (Amazon MSK developer guide, "Sign-in credentials authentication with AWS Secrets Manager"): the
+# secret's name must start with AmazonMSK_ and it must be encrypted with a customer managed KMS key.
+MSK_SCRAM_SECRET_PREFIX = "AmazonMSK_"  # noqa: S105 (a secret name prefix, not a secret)
+# SQS keeps a message at most 14 days: the dead-letter age alarm must fire well before that.
+QUEUE_RETENTION_DAYS = 14
 # Lambda's memory range and timeout cap.
 MIN_MEMORY_MIB, MAX_MEMORY_MIB = 128, 10_240
 MAX_TIMEOUT_SECONDS = 900
@@ -86,7 +102,12 @@ _MSK_CLUSTER_ARN = re.compile(
 _SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$")
 _KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
 _SNS_TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
-_BOOTSTRAP_SERVER = re.compile(r"^[A-Za-z0-9.-]+:\d{1,5}$")
+# host:port, the host an RFC 1123 name (labels of 1-63 letters, digits and '-', not starting or ending with '-')
+# or an IPv4 address; the same shape as the mapping schema's KafkaBootstrapServers pattern.
+_HOST_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_BOOTSTRAP_SERVER = re.compile(rf"^(?=[^:]{{1,253}}:)(?:{_HOST_LABEL}\.)*{_HOST_LABEL}:(\d{{1,5}})$")
+# The mapping's Topics pattern: no leading '.', at least 2 characters (the rest is Kafka's own rule).
+_ESM_TOPIC = re.compile(r"^[^.][A-Za-z0-9._-]+$")
 _CONSUMER_GROUP = re.compile(r"^[A-Za-z0-9/*:_+=.@-]+$")  # AWS's pattern for the ESM's ConsumerGroupId
 _SUBNET_ID = re.compile(r"^subnet-[0-9a-f]{8,17}$")
 _SECURITY_GROUP_ID = re.compile(r"^sg-[0-9a-f]{8,17}$")
@@ -177,7 +198,10 @@ class EventSourceConfig:
     retry_attempts: int | None = None
     bisect_batch_on_error: bool = False
     max_record_age_seconds: int | None = None
-    on_failure: OnFailure = "dead-letter-queue"
+    on_failure: OnFailure = "queue"
+    # The mapping's own metrics and system logs: AWS offers both on Kafka mappings only in provisioned mode.
+    metrics: tuple[EsmMetric, ...] = ()
+    system_log_level: SystemLogLevel = "off"
 
     def consumer_group_for(self, topic: str) -> str:
         """AWS requires a consumer group per mapping, so several topics get ``<group>-<topic>``."""
@@ -276,6 +300,10 @@ class FunctionConfig:
 class MonitoringConfig:
     offset_lag_threshold: int = 10_000
     offset_lag_evaluation_minutes: int = 15
+    offset_lag_datapoints: int = 10
+    heartbeat_minutes: int = 60
+    dead_letter_age_alarm_days: int = 4
+    on_failure_age_alarm_hours: int = 24
     errors_threshold: int = 1
     throttles_threshold: int = 1
     alarm_topic_arn: str | None = None
@@ -560,6 +588,20 @@ def _parse_msk(obj: _Obj) -> MskSource:
     kms = obj.string("secretKmsKeyArn", pattern=_KMS_KEY_ARN, hint="a KMS key ARN")
     if kms and auth == "iam":
         obj.fail("secretKmsKeyArn", "only applies to auth 'sasl-scram-512' (the key that encrypts the secret)")
+    if auth == "sasl-scram-512":
+        if secret and not secret.split(":secret:", 1)[1].startswith(MSK_SCRAM_SECRET_PREFIX):
+            obj.fail(
+                "secretArn",
+                f"must name a secret whose name starts with {MSK_SCRAM_SECRET_PREFIX!r}: MSK associates only such "
+                f"secrets with a cluster for SASL/SCRAM; got {secret!r}",
+            )
+        if not obj.has("secretKmsKeyArn"):
+            obj.fail(
+                "secretKmsKeyArn",
+                "is required when auth is 'sasl-scram-512': MSK accepts only SCRAM secrets encrypted with a "
+                "customer managed KMS key (not the default aws/secretsmanager key), and the role must decrypt it",
+            )
+    _check_source_access_uris(obj, {"secretArn": secret})
     group = obj.string("clusterSecurityGroupId", pattern=_SECURITY_GROUP_ID, hint="a security group id, sg-...")
     return MskSource(
         cluster_arn=arn, auth=auth, secret_arn=secret, secret_kms_key_arn=kms, cluster_security_group_id=group
@@ -567,9 +609,23 @@ def _parse_msk(obj: _Obj) -> MskSource:
 
 
 def _parse_self_managed(obj: _Obj) -> SelfManagedSource:
-    servers = obj.strings("bootstrapServers", pattern=_BOOTSTRAP_SERVER, hint="host:port strings")
+    servers = obj.strings(
+        "bootstrapServers",
+        pattern=_BOOTSTRAP_SERVER,
+        hint="host:port with an RFC 1123 host name (labels of A-Z a-z 0-9 and '-', not starting or ending with '-')",
+    )
     if not servers:
         obj.fail("bootstrapServers", "is required: a non-empty list of host:port")
+    for index, server in enumerate(servers):
+        port = int(server.rsplit(":", 1)[1])
+        if not 1 <= port <= 65535:
+            obj.fail(f"bootstrapServers[{index}]", f"must have a port from 1 to 65535; got {server!r}")
+    if len(servers) > MAX_BOOTSTRAP_SERVERS:
+        obj.fail(
+            "bootstrapServers",
+            f"has {len(servers)} servers; AWS Lambda accepts at most {MAX_BOOTSTRAP_SERVERS} (a few per cluster "
+            "are enough to bootstrap)",
+        )
     auth = obj.choice("auth", get_args(SelfManagedAuth), "sasl-scram-512")
     secret = obj.string("secretArn", pattern=_SECRET_ARN, hint="a Secrets Manager secret ARN")
     if auth != "none" and not obj.has("secretArn"):
@@ -590,6 +646,20 @@ def _parse_self_managed(obj: _Obj) -> SelfManagedSource:
             vpc_obj.fail("securityGroupIds", "is required with vpc: the security groups for the mapping's interfaces")
         vpc_obj.finish()
         vpc = VpcPlacement(subnet_ids=subnets, security_group_ids=groups)
+    _check_source_access_uris(obj, {"secretArn": secret, "rootCaSecretArn": root_ca})
+    entries = {
+        "auth secret": 1 if secret else 0,
+        "root CA secret": 1 if root_ca else 0,
+        "subnets": len(vpc.subnet_ids) if vpc else 0,
+        "security groups": len(vpc.security_group_ids) if vpc else 0,
+    }
+    if sum(entries.values()) > MAX_SOURCE_ACCESS_CONFIGURATIONS:
+        counted = ", ".join(f"{count} {what}" for what, count in entries.items() if count)
+        obj.fail(
+            "vpc",
+            f"makes {sum(entries.values())} source-access entries ({counted}); AWS Lambda accepts at most "
+            f"{MAX_SOURCE_ACCESS_CONFIGURATIONS} per event source mapping",
+        )
     return SelfManagedSource(
         bootstrap_servers=servers,
         auth=auth,
@@ -600,10 +670,30 @@ def _parse_self_managed(obj: _Obj) -> SelfManagedSource:
     )
 
 
+def _check_source_access_uris(obj: _Obj, uris: Mapping[str, str | None]) -> None:
+    """Secrets the mapping names in SourceAccessConfigurations: AWS limits each URI to 200 characters."""
+    for key, uri in uris.items():
+        if uri and len(uri) > MAX_SOURCE_ACCESS_URI_LENGTH:
+            obj.fail(
+                key,
+                f"is {len(uri)} characters; an event source mapping accepts secret ARNs of at most "
+                f"{MAX_SOURCE_ACCESS_URI_LENGTH} (use a shorter secret name)",
+            )
+
+
 def _parse_event_source(obj: _Obj) -> EventSourceConfig:
     topics = obj.strings("topics", pattern=KAFKA_TOPIC_NAME, hint="Kafka topic names (1-249 of A-Z a-z 0-9 . _ -)")
     if not topics:
         obj.fail("topics", "is required: a non-empty list of topic names (one event source mapping per topic)")
+    for index, topic in enumerate(topics):
+        if not _ESM_TOPIC.match(topic):
+            # Kafka accepts these, but AWS::Lambda::EventSourceMapping's Topics pattern does not.
+            obj.fail(
+                f"topics[{index}]",
+                "must have at least 2 characters and not start with '.' (AWS Lambda's event source mapping "
+                f"rejects it); got {topic!r}",
+            )
+    topics = tuple(topic for topic in topics if _ESM_TOPIC.match(topic))
     group = obj.required_string(
         "consumerGroupId", pattern=_CONSUMER_GROUP, hint="a consumer group id of A-Z a-z 0-9 and / * : _ + = . @ -"
     )
@@ -644,7 +734,16 @@ def _parse_event_source(obj: _Obj) -> EventSourceConfig:
                 obj.fail(
                     key, "needs provisioned mode: AWS allows it on Kafka mappings only with provisionedPollers set"
                 )
-    on_failure = obj.choice("onFailure", get_args(OnFailure), "dead-letter-queue")
+    if obj.raw("onFailure") == "dead-letter-queue":
+        obj.fail(
+            "onFailure",
+            "'dead-letter-queue' is now 'queue': batches the mapping gives up on go to their own on-failure queue, "
+            "apart from the records the function dead-letters",
+        )
+        on_failure: OnFailure = "queue"
+    else:
+        on_failure = obj.choice("onFailure", get_args(OnFailure), "queue")
+    metrics, log_level = _parse_mapping_observability(obj, provisioned=pollers is not None)
     return EventSourceConfig(
         topics=topics,
         consumer_group_id=group,
@@ -658,7 +757,43 @@ def _parse_event_source(obj: _Obj) -> EventSourceConfig:
         bisect_batch_on_error=bisect,
         max_record_age_seconds=max_age,
         on_failure=on_failure,
+        metrics=metrics,
+        system_log_level=log_level,
     )
+
+
+def _parse_mapping_observability(obj: _Obj, *, provisioned: bool) -> tuple[tuple[EsmMetric, ...], SystemLogLevel]:
+    """``metrics`` and ``systemLogLevel``: all metrics and WARN logs by default, in provisioned mode only.
+
+    AWS offers MetricsConfig and LoggingConfig on Kafka mappings only in provisioned mode (aws-cdk-lib 2.275's
+    aws-lambda-event-sources README, "Kafka Observability Features"; Lambda developer guide, "Kafka event source
+    mapping logging").
+    """
+    all_metrics: tuple[EsmMetric, ...] = get_args(EsmMetric)
+    metrics: tuple[EsmMetric, ...] = all_metrics if provisioned else ()
+    raw = obj.raw("metrics")
+    if raw is not None:
+        if not isinstance(raw, list):
+            obj.fail("metrics", f"must be a list of {', '.join(all_metrics)} (or [] for none); got {_show(raw)}")
+        else:
+            chosen = [m for m in raw if m in all_metrics]
+            for index, item in enumerate(raw):
+                if item not in all_metrics:
+                    obj.fail(f"metrics[{index}]", f"must be one of {', '.join(all_metrics)}; got {_show(item)}")
+            if len(set(chosen)) != len(chosen):
+                obj.fail("metrics", f"must not repeat entries; got {chosen}")
+            metrics = tuple(m for m in all_metrics if m in chosen)
+    default_level: SystemLogLevel = "WARN" if provisioned else "off"
+    level = obj.choice("systemLogLevel", get_args(SystemLogLevel), default_level)
+    if not provisioned:
+        for key, is_set in (("metrics", bool(metrics)), ("systemLogLevel", level != "off")):
+            if is_set:
+                obj.fail(
+                    key,
+                    "needs provisioned mode: AWS offers a Kafka mapping's metrics and logs only with "
+                    "provisionedPollers set",
+                )
+    return metrics, level
 
 
 _ARCHIVE_FIELDS = {
@@ -873,7 +1008,8 @@ def _parse_function(obj: _Obj | None) -> FunctionConfig:
     config = FunctionConfig(
         architecture=obj.choice("architecture", get_args(Architecture), "arm64"),
         memory_mib=obj.integer("memoryMiB", 1024, low=MIN_MEMORY_MIB, high=MAX_MEMORY_MIB) or 1024,
-        timeout_seconds=obj.integer("timeoutSeconds", 120, low=1, high=MAX_TIMEOUT_SECONDS) or 120,
+        # MAX_TIMEOUT_SECONDS is Lambda's cap, but a function behind a Kafka mapping may run at most 14 minutes.
+        timeout_seconds=obj.integer("timeoutSeconds", 120, low=1, high=MAX_KAFKA_TIMEOUT_SECONDS) or 120,
         log_retention_days=retention or 30,
         tracing=obj.boolean("tracing", False),
         reserved_concurrency=obj.integer("reservedConcurrency", None, low=1),
@@ -893,9 +1029,22 @@ def _parse_monitoring(obj: _Obj | None) -> MonitoringConfig:
             "alarmTopicArn",
             "use either an existing topic (alarmTopicArn) or a new one (createAlarmTopic / alarmEmails), not both",
         )
+    evaluation = obj.integer("offsetLagEvaluationMinutes", 15, low=1, high=1440) or 15
+    datapoints = obj.integer("offsetLagDatapoints", None, low=1, high=1440)
+    if datapoints is not None and datapoints > evaluation:
+        obj.fail("offsetLagDatapoints", f"must not exceed offsetLagEvaluationMinutes ({evaluation}); got {datapoints}")
     config = MonitoringConfig(
         offset_lag_threshold=obj.integer("offsetLagThreshold", 10_000, low=1) or 10_000,
-        offset_lag_evaluation_minutes=obj.integer("offsetLagEvaluationMinutes", 15, low=1, high=1440) or 15,
+        offset_lag_evaluation_minutes=evaluation,
+        # Default M-of-N: two thirds of the window, so a single quiet or noisy minute neither raises nor clears it.
+        offset_lag_datapoints=min(datapoints or max(1, (2 * evaluation) // 3), evaluation),
+        heartbeat_minutes=_or_default(obj.integer("heartbeatMinutes", 60, low=0, high=1440), 60),
+        dead_letter_age_alarm_days=_or_default(
+            obj.integer("deadLetterAgeAlarmDays", 4, low=1, high=QUEUE_RETENTION_DAYS - 1), 4
+        ),
+        on_failure_age_alarm_hours=_or_default(
+            obj.integer("onFailureAgeAlarmHours", 24, low=1, high=QUEUE_RETENTION_DAYS * 24 - 1), 24
+        ),
         errors_threshold=obj.integer("errorsThreshold", 1, low=1) or 1,
         throttles_threshold=obj.integer("throttlesThreshold", 1, low=1) or 1,
         alarm_topic_arn=topic,
@@ -916,7 +1065,7 @@ def _parse_maintenance(obj: _Obj | None) -> MaintenanceConfig:
             enabled=section.boolean("enabled", True),
             schedule=section.string("schedule", "rate(1 hour)", pattern=_SCHEDULE, hint=_SCHEDULE_HINT) or "",
             target_size_mib=section.integer("targetSizeMiB", 128, low=1, high=MAX_COMPACTION_TARGET_MIB) or 128,
-            min_age_minutes=_value(section.integer("minAgeMinutes", 120, low=0, high=7 * 24 * 60), 120),
+            min_age_minutes=_or_default(section.integer("minAgeMinutes", 120, low=0, high=7 * 24 * 60), 120),
             max_concurrency=section.integer("maxConcurrency", 5, low=2, high=1000) or 5,
             memory_mib=section.integer("memoryMiB", 3008, low=MIN_MEMORY_MIB, high=MAX_MEMORY_MIB) or 3008,
         )
@@ -935,7 +1084,7 @@ def _parse_maintenance(obj: _Obj | None) -> MaintenanceConfig:
     return MaintenanceConfig(compaction=compaction, audit=audit)
 
 
-def _value(value: int | None, default: int) -> int:
+def _or_default(value: int | None, default: int) -> int:
     return default if value is None else value
 
 

@@ -40,6 +40,16 @@ _SELF_MANAGED_AUTH = {
     "plain": lambda_.SourceAccessConfigurationType.BASIC_AUTH,  # SASL/PLAIN is BASIC_AUTH in the Lambda API
     "mtls": lambda_.SourceAccessConfigurationType.CLIENT_CERTIFICATE_TLS_AUTH,
 }
+_METRIC_TYPES = {
+    "EventCount": lambda_.MetricType.EVENT_COUNT,
+    "ErrorCount": lambda_.MetricType.ERROR_COUNT,
+    "KafkaMetrics": lambda_.MetricType.KAFKA_METRICS,
+}
+_LOG_LEVELS = {
+    "WARN": lambda_.EventSourceMappingLogLevel.WARN,
+    "INFO": lambda_.EventSourceMappingLogLevel.INFO,
+    "DEBUG": lambda_.EventSourceMappingLogLevel.DEBUG,
+}
 # MSK's broker ports for clients inside the VPC, per auth (MSK developer guide, "Port information").
 _MSK_PORTS = {"iam": 9098, "sasl-scram-512": 9096}
 
@@ -89,14 +99,15 @@ class KafkaEventSource(Construct):
         pollers = config.provisioned_pollers
         self.mappings: dict[str, lambda_.EventSourceMapping] = {}
         for topic in config.topics:
+            group = config.consumer_group_for(topic)
             mapping = lambda_.EventSourceMapping(
                 self,
-                _topic_id(topic),
+                mapping_id(topic, group),
                 target=function,
                 event_source_arn=event_source_arn,
                 kafka_bootstrap_servers=bootstrap_servers,
                 kafka_topic=topic,
-                kafka_consumer_group_id=config.consumer_group_for(topic),
+                kafka_consumer_group_id=group,
                 starting_position=_STARTING_POSITIONS[config.starting_position],
                 starting_position_timestamp=config.starting_position_timestamp,
                 batch_size=config.batch_size,
@@ -120,6 +131,14 @@ class KafkaEventSource(Construct):
                     if config.max_record_age_seconds not in (None, -1)
                     else None
                 ),
+                # The mapping's own metrics (per EventSourceMappingUUID) and system logs (into the function's log
+                # group, one stream per mapping): provisioned mode only, validated by parse_config.
+                metrics_config=(
+                    lambda_.MetricsConfig(metrics=[_METRIC_TYPES[m] for m in config.metrics])
+                    if config.metrics
+                    else None
+                ),
+                log_level=(_LOG_LEVELS[config.system_log_level] if config.system_log_level != "off" else None),
             )
             if config.max_record_age_seconds == -1:
                 # Duration cannot express "infinite": set AWS's -1 directly.
@@ -280,7 +299,14 @@ def _access(kind: lambda_.SourceAccessConfigurationType, uri: str) -> lambda_.So
     return lambda_.SourceAccessConfiguration(type=kind, uri=uri)
 
 
-def _topic_id(topic: str) -> str:
-    """A stable construct id per topic (construct ids allow fewer characters than topic names)."""
+def mapping_id(topic: str, consumer_group: str) -> str:
+    """The construct id (and so the logical id) of a topic's mapping: it changes with the consumer group.
+
+    AWS cannot change a mapping's consumer group (Lambda developer guide, "Customizable consumer group ID": "After
+    creating a Kafka event source mapping with the consumer group ID specified, you cannot update this value"), yet
+    the CloudFormation schema does not mark ConsumerGroupId create-only. With the group in the logical id, a new
+    group is a new resource (create the new mapping, delete the old) instead of an in-place update AWS refuses.
+    """
     readable = re.sub(r"[^A-Za-z0-9]", "", topic)[:40]
-    return f"Topic{readable}{hashlib.sha256(topic.encode()).hexdigest()[:6]}"
+    digest = hashlib.sha256(f"{topic}\n{consumer_group}".encode()).hexdigest()[:8]
+    return f"Topic{readable}{digest}"

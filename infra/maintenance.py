@@ -57,8 +57,8 @@ class ArchiveMaintenance(NestedStack):
     ``cdk deploy`` deploys both, and the archiver's own template stays as it is whether maintenance is on or off.
 
     Attributes: ``planner``, ``worker``, ``work_queue``, ``work_dead_letters`` (None when compaction is off);
-    ``auditor`` (None when the audit is off); ``alarms`` (name -> Alarm); ``widgets`` (dashboard rows);
-    ``settings`` (the functions' MaintenanceSettings).
+    ``auditor`` (None when the audit is off); ``alarms`` (name -> Alarm); ``rows`` (dashboard rows: title,
+    widgets, and the alarms they show); ``settings`` (the functions' MaintenanceSettings).
     """
 
     def __init__(
@@ -110,7 +110,7 @@ class ArchiveMaintenance(NestedStack):
         self.asset_dir = bundle
         self._code = lambda_.Code.from_asset(str(bundle))
         self.alarms: dict[str, cw.Alarm] = {}
-        self.widgets: list[list[cw.IWidget]] = []
+        self.rows: list[tuple[str, list[cw.IWidget], list[cw.Alarm]]] = []
         self.planner: lambda_.Function | None = None
         self.worker: lambda_.Function | None = None
         self.work_queue: sqs.Queue | None = None
@@ -198,29 +198,37 @@ class ArchiveMaintenance(NestedStack):
             "`kafka-s3-archiver verify` (docs/operations.md).",
             self._own_metric("CompactionConflicts", cw.Stats.SUM),
         )
-        self.widgets.append(
-            [
-                cw.GraphWidget(
-                    title="Compaction: merges, objects compacted, duplicates removed",
-                    left=[self._own_metric(name, cw.Stats.SUM) for name in ("CompactionMerges", "ObjectsCompacted")],
-                    right=[self._own_metric("DuplicatesRemoved", cw.Stats.SUM)],
-                    width=8,
-                ),
-                cw.GraphWidget(
-                    title="Compaction: conflicts and failures",
-                    left=[
-                        self._own_metric(name, cw.Stats.SUM) for name in ("CompactionConflicts", "CompactionFailures")
-                    ],
-                    left_annotations=[cw.HorizontalAnnotation(value=1, label="alarm")],
-                    width=8,
-                ),
-                cw.GraphWidget(
-                    title="Compaction work queue: waiting, failed",
-                    left=[queue.metric_approximate_number_of_messages_visible(period=PERIOD)],
-                    right=[dead_letters.metric_approximate_number_of_messages_visible(period=PERIOD)],
-                    width=8,
-                ),
-            ]
+        alarms = [alarm for name, alarm in self.alarms.items() if name.startswith("Compaction")]
+        self.rows.append(
+            (
+                "Compaction (scheduled: merges small objects, removes retry duplicates)",
+                [
+                    cw.GraphWidget(
+                        title="Compaction: merges, objects compacted, duplicates removed",
+                        left=[
+                            self._own_metric(name, cw.Stats.SUM) for name in ("CompactionMerges", "ObjectsCompacted")
+                        ],
+                        right=[self._own_metric("DuplicatesRemoved", cw.Stats.SUM)],
+                        width=8,
+                    ),
+                    cw.GraphWidget(
+                        title="Compaction: conflicts and failures",
+                        left=[
+                            self._own_metric(name, cw.Stats.SUM)
+                            for name in ("CompactionConflicts", "CompactionFailures")
+                        ],
+                        left_annotations=[cw.HorizontalAnnotation(value=1, label="alarm")],
+                        width=8,
+                    ),
+                    cw.GraphWidget(
+                        title="Compaction work queue: waiting, failed",
+                        left=[queue.metric_approximate_number_of_messages_visible(period=PERIOD)],
+                        right=[dead_letters.metric_approximate_number_of_messages_visible(period=PERIOD)],
+                        width=8,
+                    ),
+                ],
+                alarms,
+            )
         )
 
     # -- audit --------------------------------------------------------------------------------------------------
@@ -289,31 +297,36 @@ class ArchiveMaintenance(NestedStack):
                     comparison=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
                     missing=cw.TreatMissingData.IGNORE,
                 )
-        self.widgets.append(
-            [
-                cw.GraphWidget(
-                    title="Audit: gap and conflict offsets per topic",
-                    left=gap_metrics + conflict_metrics,
-                    left_annotations=[cw.HorizontalAnnotation(value=1, label="alarm")],
-                    width=8,
-                ),
-                cw.GraphWidget(
-                    title="Audit: duplicates and pending compactions per topic",
-                    left=[self._topic_metric("DuplicateOffsets", topic) for topic in topics],
-                    right=[self._topic_metric("PendingCompactions", topic) for topic in topics],
-                    width=8,
-                ),
-                cw.GraphWidget(
-                    title="Audit: freshness per topic (s)",
-                    left=freshness_metrics,
-                    left_annotations=(
-                        [cw.HorizontalAnnotation(value=audit.freshness_alarm_minutes * 60, label="alarm")]
-                        if audit.freshness_alarm_minutes is not None
-                        else []
+        alarms = [alarm for name, alarm in self.alarms.items() if name.startswith(("Audit", "Archive"))]
+        self.rows.append(
+            (
+                "Archive audit (scheduled, from S3: gaps, duplicates, conflicts, freshness)",
+                [
+                    cw.GraphWidget(
+                        title="Audit: gap and conflict offsets per topic",
+                        left=gap_metrics + conflict_metrics,
+                        left_annotations=[cw.HorizontalAnnotation(value=1, label="alarm")],
+                        width=8,
                     ),
-                    width=8,
-                ),
-            ]
+                    cw.GraphWidget(
+                        title="Audit: duplicates and pending compactions per topic",
+                        left=[self._topic_metric("DuplicateOffsets", topic) for topic in topics],
+                        right=[self._topic_metric("PendingCompactions", topic) for topic in topics],
+                        width=8,
+                    ),
+                    cw.GraphWidget(
+                        title="Audit: freshness per topic (s)",
+                        left=freshness_metrics,
+                        left_annotations=(
+                            [cw.HorizontalAnnotation(value=audit.freshness_alarm_minutes * 60, label="alarm")]
+                            if audit.freshness_alarm_minutes is not None
+                            else []
+                        ),
+                        width=8,
+                    ),
+                ],
+                alarms,
+            )
         )
 
     # -- building blocks ----------------------------------------------------------------------------------------

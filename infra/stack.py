@@ -16,7 +16,7 @@ from infra.dead_letter import DeadLetterQueue
 from infra.function import METRICS_NAMESPACE, ArchiverFunction, log_retention
 from infra.kafka_source import KafkaEventSource
 from infra.maintenance import ArchiveMaintenance
-from infra.monitoring import Monitoring
+from infra.monitoring import Monitoring, WatchedMappings
 from infra.registries import grant_registry_reads
 from infra.storage import ArchiveBucket
 
@@ -30,10 +30,12 @@ OUTPUT_ALARM_TOPIC = "AlarmTopicArn"
 OUTPUT_COMPACTION_PLANNER = "CompactionPlannerFunctionName"
 OUTPUT_COMPACTION_QUEUE = "CompactionQueueUrl"
 OUTPUT_AUDIT = "AuditFunctionName"
+OUTPUT_ON_FAILURE_QUEUE_URL = "OnFailureQueueUrl"
+OUTPUT_ON_FAILURE_QUEUE_ARN = "OnFailureQueueArn"
 
 
 class ArchiverStack(Stack):
-    """Bucket + dead-letter queue + function + Kafka event source mapping(s) + dashboard and alarms, and the Glue
+    """Bucket + dead-letter and on-failure queues + function + Kafka mapping(s) + dashboard and alarms, and the Glue
     catalog of the typed topics when ``config.catalog`` is set.
 
     ``with_event_source=False`` leaves out only the event source mappings (and the grants only they use), e.g. for
@@ -56,6 +58,16 @@ class ArchiverStack(Stack):
 
         self.archive = ArchiveBucket(self, "Archive", config=config.bucket, archive_prefix=config.archive.prefix)
         self.dead_letters = DeadLetterQueue(self, "DeadLetters", key=self.archive.key, removal_policy=removal)
+        # Batches the mapping gives up on get their own queue: they are metadata only, the records are not archived.
+        self.on_failure: DeadLetterQueue | None = None
+        if config.event_source.on_failure == "queue":
+            self.on_failure = DeadLetterQueue(
+                self,
+                "OnFailure",
+                key=self.archive.key,
+                removal_policy=removal,
+                purpose="batches the event source mapping gave up on, to re-archive from Kafka",
+            )
         # The function's own Settings type validates the environment here, exactly as the Lambda will.
         settings = config.archive.settings(
             bucket_name=self.archive.bucket.bucket_name, dead_letter_queue_url=self.dead_letters.queue.queue_url
@@ -98,8 +110,9 @@ class ArchiverStack(Stack):
         if with_event_source:
             on_failure = config.event_source.on_failure
             on_failure_arn = None
-            if on_failure == "dead-letter-queue":
-                on_failure_arn = self.dead_letters.queue.queue_arn  # send access granted above
+            if self.on_failure is not None:
+                on_failure_arn = self.on_failure.queue.queue_arn
+                self.on_failure.grant_send(role)  # the mapping sends with the function's execution role
             elif on_failure == "bucket":
                 on_failure_arn = self.archive.bucket.bucket_arn
                 self.archive.grant_put(role, prefixes=[ON_FAILURE_PREFIX])
@@ -126,7 +139,15 @@ class ArchiverStack(Stack):
             "Monitoring",
             config=config.monitoring,
             function=self.archiver.function,
-            queue=self.dead_letters.queue,
+            timeout_seconds=config.function.timeout_seconds,
+            dead_letter_queue=self.dead_letters.queue,
+            on_failure_queue=self.on_failure.queue if self.on_failure else None,
+            mappings=WatchedMappings(
+                mappings=self.event_source.mappings if self.event_source else {},
+                enabled=config.event_source.enabled,
+                metrics=config.event_source.metrics,
+                on_failure=config.event_source.on_failure,
+            ),
             service_name=service_name,
             dashboard_name=self.stack_name,
         )
@@ -148,7 +169,8 @@ class ArchiverStack(Stack):
                 removal_policy=removal,
                 log_retention=log_retention(config.function.log_retention_days),
             )
-            self.monitoring.add_maintenance(self.maintenance.alarms, self.maintenance.widgets)
+            for title, widgets, alarms in self.maintenance.rows:
+                self.monitoring.watch(title=title, widgets=widgets, alarms=alarms)
 
         for key, value in config.tags.items():
             Tags.of(self).add(key, value)
@@ -158,12 +180,16 @@ class ArchiverStack(Stack):
         CfnOutput(self, OUTPUT_QUEUE_ARN, value=self.dead_letters.queue.queue_arn, description="Dead-letter queue")
         CfnOutput(self, OUTPUT_FUNCTION, value=self.archiver.function.function_name, description="Archiver function")
         CfnOutput(self, OUTPUT_DASHBOARD, value=self.stack_name, description="CloudWatch dashboard")
+        if self.on_failure is not None:
+            queue = self.on_failure.queue
+            CfnOutput(self, OUTPUT_ON_FAILURE_QUEUE_URL, value=queue.queue_url, description="Given-up batches")
+            CfnOutput(self, OUTPUT_ON_FAILURE_QUEUE_ARN, value=queue.queue_arn, description="Given-up batches")
         if self.monitoring.topic is not None:
             CfnOutput(self, OUTPUT_ALARM_TOPIC, value=self.monitoring.topic.topic_arn, description="Alarm topic")
         if self.maintenance is not None and self.maintenance.planner is not None:
-            planner, queue = self.maintenance.planner, self.maintenance.work_queue
-            assert queue is not None
+            planner, work = self.maintenance.planner, self.maintenance.work_queue
+            assert work is not None
             CfnOutput(self, OUTPUT_COMPACTION_PLANNER, value=planner.function_name, description="Compaction planner")
-            CfnOutput(self, OUTPUT_COMPACTION_QUEUE, value=queue.queue_url, description="Compaction work queue")
+            CfnOutput(self, OUTPUT_COMPACTION_QUEUE, value=work.queue_url, description="Compaction work queue")
         if self.maintenance is not None and self.maintenance.auditor is not None:
             CfnOutput(self, OUTPUT_AUDIT, value=self.maintenance.auditor.function_name, description="Archive audit")

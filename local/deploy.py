@@ -8,7 +8,8 @@ with one switch: ``-c withEventSource=false``, because LocalStack accepts no Kaf
 emulator, ``python -m local.esm``, plays that part). LocalStack's CloudFormation creates no CloudWatch dashboard,
 so the dashboard body from the synthesized template is put through the CloudWatch API afterwards.
 
-Outputs go to ``.local/instances/<instance>/outputs.json``: bucket, queue URL/ARN, function and dashboard names,
+Outputs go to ``.local/instances/<instance>/outputs.json``: bucket, queue URL/ARN, on-failure queue URL (when the
+config has one), function and dashboard names,
 plus the event-source settings from the config file (topics, consumer group, batch size, ...).
 """
 
@@ -16,13 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from infra.toolchain import node_env
 from local import aws, config, stack
 
 DEFAULT_CONFIG = config.ROOT / "config" / "local.json"
@@ -35,8 +36,10 @@ OUTPUT_IDS = {
     "function": "FunctionName",
     "dashboard": "DashboardName",
 }
-# Present when the config deploys them (maintenance.compaction / maintenance.audit): infra/stack.py OUTPUT_*.
+# Outputs only some configs have: the on-failure queue exists with eventSource.onFailure "queue" (the default);
+# compaction and audit with maintenance.compaction / maintenance.audit enabled (the default).
 OPTIONAL_OUTPUT_IDS = {
+    "on_failure_queue_url": "OnFailureQueueUrl",
     "compaction_planner": "CompactionPlannerFunctionName",
     "compaction_queue_url": "CompactionQueueUrl",
     "audit_function": "AuditFunctionName",
@@ -61,13 +64,12 @@ def load_outputs(instance: str | None = None) -> dict[str, Any]:
 
 
 def _cdk_env(endpoints: config.Endpoints) -> dict[str, str]:
-    env = dict(os.environ)
+    env = node_env()  # the pinned Node 24 (package.json) first on PATH
     env.update(endpoints.aws_env())
     env.update(
         {
             "CDK_DEFAULT_ACCOUNT": config.LOCAL_ACCOUNT,
             "CDK_DEFAULT_REGION": endpoints.region,
-            "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
             "CDK_DISABLE_VERSION_CHECK": "1",
             "CI": env.get("CI", "true"),  # no interactive prompts, no progress bars
         }

@@ -41,7 +41,7 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help="retries of a failing batch before it is discarded; -1 = forever (default: config or -1)",
     )
-    p.add_argument("--on-failure-queue-url", default=None, help="default: the deployed dead-letter queue")
+    p.add_argument("--on-failure-queue-url", default=None, help="default: the deployed on-failure queue")
     p.add_argument("--format", choices=["msk", "self-managed"], default=None, help="event format (default: config)")
     p.add_argument("--starting-position", choices=["TRIM_HORIZON", "LATEST"], default=None)
     p.add_argument(
@@ -115,7 +115,7 @@ def build(args: argparse.Namespace) -> Emulator:
         batch_size=args.batch_size or int(source_config.get("batchSize", 100)),
         batching_window_s=window,
         max_retries=retries,
-        on_failure_queue_url=args.on_failure_queue_url or outputs.get("queue_url"),
+        on_failure_queue_url=args.on_failure_queue_url or outputs.get("on_failure_queue_url"),
         source=events.EventSource(
             format=event_format,
             bootstrap_servers=bootstrap,

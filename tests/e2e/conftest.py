@@ -50,6 +50,10 @@ class Deployed:
     def queue_url(self) -> str:
         return str(self.outputs["queue_url"])
 
+    @property
+    def on_failure_queue_url(self) -> str:
+        return str(self.outputs["on_failure_queue_url"])
+
 
 @pytest.fixture(scope="session")
 def local_stack() -> Iterator[Deployed]:
@@ -183,8 +187,14 @@ def object_keys(deployed: Deployed, topic: str) -> list[str]:
 
 
 def dead_letters(deployed: Deployed, topic: str) -> list[dict[str, Any]]:
-    """DLQ messages about ``topic`` (the function's per-record letters and the emulator's on-failure records)."""
-    messages = verify.peek_queue(deployed.client("sqs"), deployed.queue_url, visibility_timeout=2)
+    """Messages about ``topic``: the function's per-record letters (dead-letter queue) and the emulator's on-failure
+    records (on-failure queue)."""
+    sqs = deployed.client("sqs")
+    messages = [
+        body
+        for url in (deployed.queue_url, deployed.on_failure_queue_url)
+        for body in verify.peek_queue(sqs, url, visibility_timeout=2)
+    ]
     mine = []
     for body in messages:
         if body.get("topic") == topic or any(
@@ -194,14 +204,15 @@ def dead_letters(deployed: Deployed, topic: str) -> list[dict[str, Any]]:
     return mine
 
 
-def audit(deployed: Deployed, topic: str) -> dict[str, Any]:
-    """The completeness audit of ``topic`` against everything produced (high watermark) and the committed offsets."""
+def audit(deployed: Deployed, topic: str, *, queue_url: str | None = None) -> dict[str, Any]:
+    """The completeness audit of ``topic`` against everything produced (high watermark) and the committed offsets;
+    ``queue_url`` (default: the dead-letter queue) is the queue whose messages account for offsets."""
     return verify.audit(
         s3=deployed.client("s3"),
         bucket=deployed.bucket,
         prefix=f"topics/{topic}/",
         sqs=deployed.client("sqs"),
-        queue_url=deployed.queue_url,
+        queue_url=queue_url or deployed.queue_url,
         bootstrap=deployed.endpoints.kafka_bootstrap,
         topics=[topic],
         group=f"{topic}-group",

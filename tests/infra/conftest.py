@@ -17,7 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+from infra.toolchain import node_env
+
+# Before aws_cdk starts its jsii kernel: the pinned Node 24 (package.json), not the machine's.
+os.environ["PATH"] = node_env()["PATH"]
 
 import aws_cdk as cdk
 import pytest
@@ -25,6 +28,7 @@ from aws_cdk.assertions import Template
 from cdk_nag import AwsSolutionsChecks
 
 from infra import PROJECT_ROOT
+from infra.app import project_context
 from infra.config import AppConfig, ConfigError, parse_config
 from infra.stack import ArchiverStack
 
@@ -94,15 +98,20 @@ def synthesize(
     *,
     with_event_source: bool = True,
     asset_dir: Path | None = None,
-    tamper: Callable[[cdk.Stack], None] | None = None,
+    tamper: Callable[[ArchiverStack], None] | None = None,
+    context: dict[str, Any] | None = None,
 ) -> Synthesized:
     """Synthesize one stack from config JSON, with cdk-nag registered (a finding fails the synth).
 
-    ``tamper`` may add resources before synthesis (to prove the checks are active)."""
+    ``tamper`` may change resources before synthesis (to prove the checks are active); ``context`` overrides
+    cdk.json's context (e.g. a feature flag)."""
     config = parse_config(data)
     _OUTDIR.mkdir(parents=True, exist_ok=True)
     outdir = tempfile.mkdtemp(dir=_OUTDIR)
-    app = cdk.App(outdir=outdir, context={"aws:cdk:disable-asset-staging": True})
+    # cdk.json's context (the recommended feature flags) as the CDK CLI would pass it, so tests see what synth does.
+    app = cdk.App(
+        outdir=outdir, context={**project_context(), **(context or {}), "aws:cdk:disable-asset-staging": True}
+    )
     stack = ArchiverStack(
         app, config.stack_name, config=config, with_event_source=with_event_source, asset_dir=asset_dir
     )

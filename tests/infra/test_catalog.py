@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
-
-import aws_cdk as cdk
+import aws_cdk as cdk  # tests/infra/conftest.py has put the pinned Node on PATH
 import pytest
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Template

@@ -11,7 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from cfnlint.api import lint
+
 from infra import PROJECT_ROOT
+from infra.toolchain import NODE, node_env
+from tests.infra.test_cfn_lint import ACCEPTED
 
 CDK = PROJECT_ROOT / "node_modules" / ".bin" / "cdk"
 RUNS = {
@@ -24,11 +28,7 @@ RUNS = {
 
 def test_cdk_cli_synthesizes_every_example(tmp_path: Path) -> None:
     assert CDK.exists(), "node_modules is missing: run `make node-modules` (npm ci)"
-    env = {
-        **os.environ,
-        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
-        "CDK_DISABLE_CLI_TELEMETRY": "true",
-    }
+    env = {**node_env(), "CDK_DISABLE_CLI_TELEMETRY": "true"}
     env.pop("CDK_DEFAULT_ACCOUNT", None)
     env.pop("CDK_DEFAULT_REGION", None)
     processes = {
@@ -55,6 +55,10 @@ def test_cdk_cli_synthesizes_every_example(tmp_path: Path) -> None:
     outputs = {name: process.communicate(timeout=600)[0] for name, process in processes.items()}
     for name, process in processes.items():
         assert process.returncode == 0, f"cdk synth {name} failed:\n{outputs[name]}"
+        # The pinned Node 24 runs the CLI and the app's jsii kernel: no end-of-life banner, nothing silenced; and
+        # cdk.json sets the recommended feature flags, so the CLI reports none as unconfigured.
+        assert "end-of-life" not in outputs[name], outputs[name]
+        assert "feature flags are not configured" not in outputs[name], outputs[name]
 
     templates = {}
     for name in RUNS:
@@ -78,6 +82,10 @@ def test_cdk_cli_synthesizes_every_example(tmp_path: Path) -> None:
             templates[name]["Outputs"]
         )
 
+    # cfn-lint finds nothing in what the CLI wrote (findings accepted with a reason in test_cfn_lint.ACCEPTED).
+    for name in RUNS:
+        matches = lint(json.dumps(templates[name]), regions=["eu-west-1" if name != "local" else "us-east-1"])
+        assert [f"{m.rule.id}: {m.message}" for m in matches if m.rule.id not in ACCEPTED] == [], name
     # Compaction and audit are deployed by every example: a nested stack with the schedules, queue and alarms.
     for name in RUNS:
         (nested,) = (tmp_path / name).glob("*.nested.template.json")
@@ -87,10 +95,27 @@ def test_cdk_cli_synthesizes_every_example(tmp_path: Path) -> None:
         assert kinds.count("AWS::Lambda::Function") == 3, name
         assert kinds.count("AWS::CloudWatch::Alarm") >= 6, name
         assert "AWS::SQS::Queue" in kinds, name
+        nested_matches = lint(nested.read_text(), regions=["eu-west-1" if name != "local" else "us-east-1"])
+        assert [f"{m.rule.id}: {m.message}" for m in nested_matches if m.rule.id not in ACCEPTED] == [], name
 
     # The staged asset is the local bundle for each config's architecture.
     for name, triplet in (("msk", "aarch64"), ("local", "x86_64")):
         assert list((tmp_path / name).glob(f"asset.*/fastavro/_read.*{triplet}*.so")), name
+
+
+def test_the_pinned_node_is_node_24() -> None:
+    """package.json pins Node 24 for this machine's architecture; node_modules/.bin/node is first on PATH."""
+    assert NODE.exists(), "node_modules is missing: run `make node-modules` (npm ci)"
+    version = subprocess.run(
+        ["node", "--version"], env=node_env(), capture_output=True, text=True, check=True, timeout=60
+    ).stdout.strip()
+    assert version.startswith("v24."), version
+    assert (
+        version
+        == subprocess.run(
+            [str(NODE), "--version"], capture_output=True, text=True, check=True, timeout=60
+        ).stdout.strip()
+    )
 
 
 def test_app_fails_once_listing_every_config_problem(tmp_path: Path) -> None:
@@ -100,7 +125,7 @@ def test_app_fails_once_listing_every_config_problem(tmp_path: Path) -> None:
     bad["archive"]["codec"] = "lz4"
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(bad))
-    env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+    env = node_env()
     env["CDK_CONTEXT_JSON"] = json.dumps({"config": str(path)})
     env["CDK_OUTDIR"] = str(tmp_path / "out")
     result = subprocess.run(
@@ -113,10 +138,14 @@ def test_app_fails_once_listing_every_config_problem(tmp_path: Path) -> None:
 
 
 def test_app_requires_a_config(tmp_path: Path) -> None:
-    env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20", "CDK_OUTDIR": str(tmp_path)}
+    # PATH without node_modules/.bin (as when the CLI was started with another Node): app.py puts the pinned Node
+    # first itself, so its jsii kernel prints no end-of-life banner even where the machine's Node is 20.
+    path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if p != str(NODE.parent))
+    env = {**os.environ, "PATH": path, "CDK_OUTDIR": str(tmp_path)}
     env.pop("CDK_CONTEXT_JSON", None)
     result = subprocess.run(
         [sys.executable, "app.py"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300, check=False
     )
     assert result.returncode == 1
     assert "pass -c config=<file>" in result.stderr
+    assert "end-of-life" not in result.stderr

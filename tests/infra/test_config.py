@@ -13,6 +13,9 @@ from infra.app import context_flag, stack_env
 from infra.config import ConfigError, load_config, parse_config
 from tests.infra.conftest import EXAMPLES, assert_problem, example, problems_of, with_changes
 
+KMS_KEY = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+SCRAM_SECRET = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:AmazonMSK_archiver-AbCdEf"
+
 
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
 def test_every_example_config_loads(name: str) -> None:
@@ -28,7 +31,7 @@ def test_msk_example_defaults_to_iam_auth_and_arm64() -> None:
     assert config.msk.cluster_parts[3:] == ("orders-cluster", "7d7131e1-25c5-4e9a-9a3b-1c8c6f8d9a01-2")
     assert config.function.architecture == "arm64"
     assert config.bucket.encryption == "kms"
-    assert config.event_source.on_failure == "dead-letter-queue"
+    assert config.event_source.on_failure == "queue"
 
 
 def test_local_config_is_x86_64_sse_s3_and_public_without_auth() -> None:
@@ -45,7 +48,7 @@ def test_minimal_config_gets_documented_defaults() -> None:
         {
             "source": "msk",
             "msk": {"clusterArn": example("msk")["msk"]["clusterArn"]},
-            "eventSource": {"topics": ["t"], "consumerGroupId": "g"},
+            "eventSource": {"topics": ["orders"], "consumerGroupId": "g"},
         }
     )
     assert config.stack_name == "KafkaS3Archiver"
@@ -57,6 +60,26 @@ def test_minimal_config_gets_documented_defaults() -> None:
     assert config.function.memory_mib == 1024
     assert config.function.log_retention_days == 30
     assert config.bucket.removal_policy == "retain"
+    assert config.event_source.on_failure == "queue"
+    # On-demand mode: AWS offers the mapping's own metrics and logs only in provisioned mode.
+    assert (config.event_source.metrics, config.event_source.system_log_level) == ((), "off")
+    monitoring = config.monitoring
+    assert (monitoring.offset_lag_evaluation_minutes, monitoring.offset_lag_datapoints) == (15, 10)
+    assert (monitoring.heartbeat_minutes, monitoring.dead_letter_age_alarm_days) == (60, 4)
+    assert monitoring.on_failure_age_alarm_hours == 24
+
+
+def test_provisioned_mode_turns_the_mapping_metrics_and_logs_on() -> None:
+    config = parse_config(with_changes(example("msk"), {"eventSource.provisionedPollers": {"minimum": 1}}))
+    assert config.event_source.metrics == ("EventCount", "ErrorCount", "KafkaMetrics")
+    assert config.event_source.system_log_level == "WARN"
+    chosen = parse_config(
+        with_changes(
+            example("msk"),
+            {"eventSource.provisionedPollers": {"minimum": 1}, "eventSource.metrics": ["KafkaMetrics", "EventCount"]},
+        )
+    )
+    assert chosen.event_source.metrics == ("EventCount", "KafkaMetrics")
 
 
 def test_all_problems_are_reported_at_once() -> None:
@@ -136,7 +159,47 @@ def test_error_message_lists_every_problem() -> None:
             {"eventSource.provisionedPollers": {"maximum": 2001}},
             ("eventSource.provisionedPollers.maximum", "from 1 to 2000"),
         ),
-        ({"eventSource.onFailure": "sns"}, ("eventSource.onFailure", "dead-letter-queue, bucket, none")),
+        ({"eventSource.onFailure": "sns"}, ("eventSource.onFailure", "queue, bucket, none")),
+        (
+            {"eventSource.onFailure": "dead-letter-queue"},
+            ("eventSource.onFailure", "'dead-letter-queue' is now 'queue'", "own on-failure queue"),
+        ),
+        ({"eventSource.topics": ["x"]}, ("eventSource.topics[0]", "at least 2 characters", "'x'")),
+        ({"eventSource.topics": ["ok", ".hidden"]}, ("eventSource.topics[1]", "not start with '.'", "'.hidden'")),
+        ({"eventSource.metrics": ["EventCount"]}, ("eventSource.metrics", "needs provisioned mode")),
+        ({"eventSource.systemLogLevel": "INFO"}, ("eventSource.systemLogLevel", "needs provisioned mode")),
+        (
+            {"eventSource.provisionedPollers": {"minimum": 1}, "eventSource.metrics": ["Lag"]},
+            ("eventSource.metrics[0]", "EventCount, ErrorCount, KafkaMetrics", "Lag"),
+        ),
+        (
+            {"eventSource.provisionedPollers": {"minimum": 1}, "eventSource.systemLogLevel": "ERROR"},
+            ("eventSource.systemLogLevel", "WARN, INFO, DEBUG, off", "ERROR"),
+        ),
+        ({"monitoring.offsetLagDatapoints": 20}, ("monitoring.offsetLagDatapoints", "must not exceed", "(15)")),
+        ({"monitoring.heartbeatMinutes": 1441}, ("monitoring.heartbeatMinutes", "from 0 to 1440")),
+        ({"monitoring.deadLetterAgeAlarmDays": 14}, ("monitoring.deadLetterAgeAlarmDays", "from 1 to 13")),
+        ({"monitoring.onFailureAgeAlarmHours": 336}, ("monitoring.onFailureAgeAlarmHours", "from 1 to 335")),
+        (
+            {
+                "msk.auth": "sasl-scram-512",
+                "msk.secretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:kafka/archiver-AbCdEf",
+                "msk.secretKmsKeyArn": KMS_KEY,
+            },
+            ("msk.secretArn", "starts with 'AmazonMSK_'", "kafka/archiver-AbCdEf"),
+        ),
+        (
+            {"msk.auth": "sasl-scram-512", "msk.secretArn": SCRAM_SECRET},
+            ("msk.secretKmsKeyArn", "required when auth is 'sasl-scram-512'", "customer managed KMS key"),
+        ),
+        (
+            {
+                "msk.auth": "sasl-scram-512",
+                "msk.secretArn": SCRAM_SECRET[:-6] + "x" * 200,
+                "msk.secretKmsKeyArn": KMS_KEY,
+            },
+            ("msk.secretArn", "characters", "at most 200"),
+        ),
         ({"eventSource.batchSize": "100"}, ("eventSource.batchSize", "whole number")),
         ({"eventSource.enabled": "yes"}, ("eventSource.enabled", "true or false")),
         ({"eventSource.bachSize": 5}, ("eventSource.bachSize", "not a known field", "batchSize")),
@@ -168,7 +231,7 @@ def test_error_message_lists_every_problem() -> None:
         ),
         ({"bucket.lifecycle.expirationDays": 60}, ("bucket.lifecycle.expirationDays", "later than every transition")),
         ({"function.memoryMiB": 64}, ("function.memoryMiB", "from 128 to 10240")),
-        ({"function.timeoutSeconds": 901}, ("function.timeoutSeconds", "from 1 to 900")),
+        ({"function.timeoutSeconds": 841}, ("function.timeoutSeconds", "from 1 to 840")),
         ({"function.logRetentionDays": 10}, ("function.logRetentionDays", "must be one of 1, 3, 5, 7, 14")),
         ({"monitoring.alarmEmails": ["not-an-email"]}, ("monitoring.alarmEmails[0]", "email addresses")),
         (
@@ -191,6 +254,31 @@ def test_bad_msk_config_names_field_and_valid_values(changes: dict[str, Any], fr
     [
         ({"selfManaged.bootstrapServers": []}, ("selfManaged.bootstrapServers", "non-empty list of host:port")),
         ({"selfManaged.bootstrapServers": ["no-port"]}, ("selfManaged.bootstrapServers[0]", "host:port")),
+        (
+            {"selfManaged.bootstrapServers": ["-broker-.example.com:9092"]},
+            ("selfManaged.bootstrapServers[0]", "RFC 1123", "not starting or ending with '-'", "-broker-"),
+        ),
+        (
+            {"selfManaged.bootstrapServers": ["broker.example.com:70000"]},
+            ("selfManaged.bootstrapServers[0]", "port from 1 to 65535", "70000"),
+        ),
+        (
+            {"selfManaged.bootstrapServers": [f"b-{i}.kafka.example.com:9096" for i in range(11)]},
+            ("selfManaged.bootstrapServers", "has 11 servers", "at most 10"),
+        ),
+        (
+            {
+                "selfManaged.vpc": {
+                    "subnetIds": [f"subnet-{i:017x}" for i in range(16)],
+                    "securityGroupIds": [f"sg-{i:017x}" for i in range(16)],
+                }
+            },
+            ("selfManaged.vpc", "makes 34 source-access entries", "16 subnets, 16 security groups", "at most 29"),
+        ),
+        (
+            {"selfManaged.secretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:" + "s" * 150},
+            ("selfManaged.secretArn", "is 203 characters", "at most 200"),
+        ),
         ({"selfManaged.auth": "kerberos"}, ("selfManaged.auth", "sasl-scram-256, sasl-scram-512, plain, mtls, none")),
         ({"selfManaged.secretArn": None}, ("selfManaged.secretArn", "required when auth is 'sasl-scram-512'")),
         (
@@ -208,6 +296,25 @@ def test_bad_msk_config_names_field_and_valid_values(changes: dict[str, Any], fr
 )
 def test_bad_self_managed_config(changes: dict[str, Any], fragments: tuple[str, ...]) -> None:
     assert_problem(problems_of(with_changes(example("self-managed"), changes)), *fragments)
+
+
+@pytest.mark.parametrize(
+    "server",
+    ["broker.example.com:9092", "b-1.kafka.eu-west-1.amazonaws.com:9096", "10.0.0.7:9092", "localhost:9092", "a:1"],
+)
+def test_bootstrap_servers_aws_accepts(server: str) -> None:
+    config = parse_config(with_changes(example("self-managed"), {"selfManaged.bootstrapServers": [server]}))
+    assert config.self_managed is not None
+    assert config.self_managed.bootstrap_servers == (server,)
+
+
+def test_source_access_entries_up_to_the_limit_are_accepted() -> None:
+    vpc = {
+        "subnetIds": [f"subnet-{i:017x}" for i in range(14)],
+        "securityGroupIds": [f"sg-{i:017x}" for i in range(13)],
+    }
+    config = parse_config(with_changes(example("self-managed"), {"selfManaged.vpc": vpc}))  # 27 + secret + root CA
+    assert config.self_managed is not None
 
 
 def test_on_failure_bucket_needs_the_stack_created_bucket() -> None:
@@ -252,7 +359,7 @@ FULL_MSK: dict[str, Any] = {
         "clusterSecurityGroupId": "sg-0123456789abcdef0",
     },
     "eventSource": {
-        "topics": ["a", "b"],
+        "topics": ["ta", "tb"],
         "consumerGroupId": "g",
         "batchSize": 10,
         "batchingWindowSeconds": 1,
@@ -264,6 +371,8 @@ FULL_MSK: dict[str, Any] = {
         "bisectBatchOnError": True,
         "maxRecordAgeSeconds": 3600,
         "onFailure": "bucket",
+        "metrics": ["EventCount", "KafkaMetrics"],
+        "systemLogLevel": "INFO",
     },
     "archive": {
         "prefix": "kafka/",
@@ -296,6 +405,10 @@ FULL_MSK: dict[str, Any] = {
     "monitoring": {
         "offsetLagThreshold": 5,
         "offsetLagEvaluationMinutes": 3,
+        "offsetLagDatapoints": 2,
+        "heartbeatMinutes": 10,
+        "deadLetterAgeAlarmDays": 2,
+        "onFailureAgeAlarmHours": 6,
         "errorsThreshold": 2,
         "throttlesThreshold": 3,
         "createAlarmTopic": True,
@@ -313,7 +426,7 @@ FULL_SELF_MANAGED: dict[str, Any] = {
         "secretKmsKeyArn": "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
         "vpc": {"subnetIds": ["subnet-0123456789abcdef0"], "securityGroupIds": ["sg-0123456789abcdef0"]},
     },
-    "eventSource": {"topics": ["a"], "consumerGroupId": "g"},
+    "eventSource": {"topics": ["ta"], "consumerGroupId": "g"},
     "bucket": {"existingBucketName": "corp-archive", "existingBucketKmsKeyArn": FULL_MSK["msk"]["secretKmsKeyArn"]},
     "monitoring": {"alarmTopicArn": "arn:aws:sns:eu-west-1:123456789012:alarms"},
 }

@@ -21,7 +21,7 @@ Synth = Callable[..., Synthesized]
 # Rules acknowledged somewhere in the stack, and where they may appear (construct path suffixes).
 EXPECTED_RULES = {
     "AwsSolutions-S1": ("/Archive/Bucket",),
-    "AwsSolutions-SQS3": ("/DeadLetters/Queue", "/Maintenance/WorkDeadLetters"),
+    "AwsSolutions-SQS3": ("/DeadLetters/Queue", "/OnFailure/Queue", "/Maintenance/WorkDeadLetters"),
     "AwsSolutions-L1": ("/Archiver/Function", "/Maintenance/Planner", "/Maintenance/Worker", "/Maintenance/Audit"),
     "AwsSolutions-IAM5": ("/Archiver/Role", "/Maintenance/WorkerRole", "/Maintenance/AuditRole"),
 }
@@ -44,6 +44,7 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
         {
             "msk.auth": "sasl-scram-512",
             "msk.secretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:AmazonMSK_a-AbCdEf",
+            "msk.secretKmsKeyArn": "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
         },
     ),
     "msk-tracing-bucket-on-failure": ("msk", {"function.tracing": True, "eventSource.onFailure": "bucket"}),

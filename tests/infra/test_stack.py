@@ -14,17 +14,19 @@ import pytest
 from aws_cdk.assertions import Annotations, Match
 
 from archiver.settings import Settings
+from infra.app import project_context
 from infra.bundling import bundle_function
 from infra.nag import flatten_reference
 from infra.stack import (
-    OUTPUT_ALARM_TOPIC,
     OUTPUT_BUCKET,
     OUTPUT_DASHBOARD,
     OUTPUT_FUNCTION,
+    OUTPUT_ON_FAILURE_QUEUE_ARN,
+    OUTPUT_ON_FAILURE_QUEUE_URL,
     OUTPUT_QUEUE_ARN,
     OUTPUT_QUEUE_URL,
 )
-from tests.infra.conftest import Synthesized, as_list, example, with_changes
+from tests.infra.conftest import Synthesized, as_list, example, synthesize, with_changes
 
 Synth = Callable[..., Synthesized]
 
@@ -61,10 +63,35 @@ def test_msk_mapping_per_topic_with_consumer_group_and_batching(msk: Synthesized
             assert key not in mapping
 
 
-def test_default_on_failure_destination_is_the_dead_letter_queue(msk: Synthesized) -> None:
-    queue_id = next(iter(msk.resources("AWS::SQS::Queue")))
+def queue_id(result: Synthesized, construct: str) -> str:
+    """The logical id of the queue of construct ``construct`` (DeadLetters or OnFailure)."""
+    (found,) = [k for k in result.resources("AWS::SQS::Queue") if k.startswith(f"{construct}Queue")]
+    return found
+
+
+def test_default_on_failure_destination_is_its_own_queue(msk: Synthesized) -> None:
+    on_failure = queue_id(msk, "OnFailure")
     for mapping in mappings(msk):
-        assert mapping["DestinationConfig"] == {"OnFailure": {"Destination": {"Fn::GetAtt": [queue_id, "Arn"]}}}
+        assert mapping["DestinationConfig"] == {"OnFailure": {"Destination": {"Fn::GetAtt": [on_failure, "Arn"]}}}
+    # The mapping sends with the function's role: to that queue, encrypted with the stack's key.
+    (send,) = [s for s in msk.statements_for("sqs:SendMessage") if s["Resource"] == {"Fn::GetAtt": [on_failure, "Arn"]}]
+    assert send["Sid"] == "SendToOnFailure"
+    queue = msk.resources("AWS::SQS::Queue")[on_failure]["Properties"]
+    key_id = next(iter(msk.resources("AWS::KMS::Key")))
+    assert queue["KmsMasterKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+    assert queue["MessageRetentionPeriod"] == 14 * 24 * 3600
+    assert "FifoQueue" not in queue
+
+
+def test_on_failure_queue_outputs(msk: Synthesized, local: Synthesized, synth: Synth) -> None:
+    for result in (msk, local):  # local: no mapping, but the emulator sends to the same queue
+        outputs = result.template.to_json()["Outputs"]
+        on_failure = queue_id(result, "OnFailure")
+        assert outputs[OUTPUT_ON_FAILURE_QUEUE_URL]["Value"] == {"Ref": on_failure}
+        assert outputs[OUTPUT_ON_FAILURE_QUEUE_ARN]["Value"] == {"Fn::GetAtt": [on_failure, "Arn"]}
+    to_bucket = synth(with_changes(example("msk"), {"eventSource.onFailure": "bucket"}))
+    assert len(to_bucket.resources("AWS::SQS::Queue")) == 1, "no on-failure queue without the queue option"
+    assert OUTPUT_ON_FAILURE_QUEUE_URL not in to_bucket.template.to_json()["Outputs"]
 
 
 def test_on_failure_bucket_and_none(synth: Synth) -> None:
@@ -79,6 +106,11 @@ def test_on_failure_bucket_and_none(synth: Synth) -> None:
 
     discarded = synth(with_changes(example("msk"), {"eventSource.onFailure": "none"}))
     assert all("DestinationConfig" not in mapping for mapping in mappings(discarded))
+    # Neither can page on a given-up batch without the mapping's metrics (on-demand mode): synth says so.
+    for result in (to_bucket, discarded):
+        Annotations.from_stack(result.stack).has_warning(
+            "*", Match.string_like_regexp("no alarm fires when the mapping gives up on a batch")
+        )
 
 
 def test_msk_iam_auth_is_scoped_to_cluster_topics_and_groups(msk: Synthesized) -> None:
@@ -221,6 +253,58 @@ def test_at_timestamp_and_record_age(synth: Synth) -> None:
     assert mapping["Enabled"] is False
 
 
+def test_mapping_metrics_and_logs_on_by_default_in_provisioned_mode(self_managed: Synthesized, synth: Synth) -> None:
+    defaults = synth(
+        with_changes(example("self-managed"), {"eventSource.metrics": None, "eventSource.systemLogLevel": None})
+    )
+    for result in (self_managed, defaults):
+        (mapping,) = mappings(result)
+        assert mapping["MetricsConfig"] == {"Metrics": ["EventCount", "ErrorCount", "KafkaMetrics"]}
+        assert mapping["LoggingConfig"] == {"SystemLogLevel": "WARN"}
+    # The mapping's system logs go to the function's log group (own stream per mapping): the role may write there.
+    (logs,) = self_managed.statements_for("logs:PutLogEvents")
+    assert logs["Resource"] == {"Fn::GetAtt": [next(iter(self_managed.resources("AWS::Logs::LogGroup"))), "Arn"]}
+    quiet = synth(
+        with_changes(example("self-managed"), {"eventSource.metrics": [], "eventSource.systemLogLevel": "off"})
+    )
+    (mapping,) = mappings(quiet)
+    assert "MetricsConfig" not in mapping
+    assert "LoggingConfig" not in mapping
+    chatty = synth(with_changes(example("self-managed"), {"eventSource.systemLogLevel": "DEBUG"}))
+    assert mappings(chatty)[0]["LoggingConfig"] == {"SystemLogLevel": "DEBUG"}
+
+
+def test_on_demand_mappings_have_no_metrics_or_logging_config(msk: Synthesized) -> None:
+    """AWS offers a Kafka mapping's MetricsConfig and LoggingConfig only in provisioned mode."""
+    for mapping in mappings(msk):
+        assert "MetricsConfig" not in mapping
+        assert "LoggingConfig" not in mapping
+
+
+def test_changing_the_consumer_group_replaces_the_mapping(synth: Synth) -> None:
+    """AWS cannot update a mapping's consumer group, so a new group must be a new resource (a new logical id)."""
+    before = synth(example("self-managed"))
+    after = synth(with_changes(example("self-managed"), {"eventSource.consumerGroupId": "kafka-s3-archiver-v2"}))
+    resized = synth(with_changes(example("self-managed"), {"eventSource.batchSize": 10}))
+    (old_id,) = before.resources("AWS::Lambda::EventSourceMapping")
+    (new_id,) = after.resources("AWS::Lambda::EventSourceMapping")
+    (resized_id,) = resized.resources("AWS::Lambda::EventSourceMapping")
+    assert old_id != new_id, "a new group must replace the mapping, not update it in place"
+    assert resized_id == old_id, "an updatable property keeps the mapping (and its committed offsets)"
+    (mapping,) = mappings(after)
+    assert mapping["SelfManagedKafkaEventSourceConfig"] == {"ConsumerGroupId": "kafka-s3-archiver-v2"}
+    assert mapping["Topics"] == ["clickstream"]
+    # Only the mapping and what refers to it by logical id (its alarms and the dashboard) change.
+    old, new = before.template.to_json()["Resources"], after.template.to_json()["Resources"]
+    changed = {k for k in old.keys() | new.keys() if old.get(k) != new.get(k)}
+    assert {old_id, new_id} <= changed
+    assert {new[k]["Type"] if k in new else old[k]["Type"] for k in changed} <= {
+        "AWS::Lambda::EventSourceMapping",
+        "AWS::CloudWatch::Alarm",
+        "AWS::CloudWatch::Dashboard",
+    }
+
+
 def test_mapping_waits_for_the_role_policy(msk: Synthesized) -> None:
     policy_id = next(iter(msk.resources("AWS::IAM::Policy")))
     for mapping in msk.resources("AWS::Lambda::EventSourceMapping").values():
@@ -242,18 +326,18 @@ def test_function_may_put_only_under_archive_and_dead_letter_prefixes(msk: Synth
     (put,) = msk.statements_for("s3:PutObject")
     assert put["Action"] == "s3:PutObject"
     bucket_id = next(iter(msk.resources("AWS::S3::Bucket")))
-    assert flat_resources(put) == [f"<{bucket_id}.Arn>/topics/*", f"<{bucket_id}.Arn>/dead-letter/*"]
+    assert sorted(flat_resources(put)) == [f"<{bucket_id}.Arn>/dead-letter/*", f"<{bucket_id}.Arn>/topics/*"]
     all_actions = {a for s in msk.statements() for a in as_list(s["Action"])}
     assert not {a for a in all_actions if a.startswith("s3:")} - {"s3:PutObject"}
     assert "cloudwatch:PutMetricData" not in all_actions, "metrics go out as EMF logs"
 
 
-def test_function_may_send_to_the_dead_letter_queue_only(msk: Synthesized) -> None:
-    queue_id = next(iter(msk.resources("AWS::SQS::Queue")))
+def test_role_may_send_to_the_two_queues_only(msk: Synthesized) -> None:
     sqs_actions = [s for s in msk.statements() if any(a.startswith("sqs:") for a in as_list(s["Action"]))]
-    assert len(sqs_actions) == 1
-    assert sqs_actions[0]["Action"] == "sqs:SendMessage"
-    assert sqs_actions[0]["Resource"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+    assert {s["Action"] for s in sqs_actions} == {"sqs:SendMessage"}
+    assert sorted(s["Resource"]["Fn::GetAtt"][0] for s in sqs_actions) == sorted(
+        [queue_id(msk, "DeadLetters"), queue_id(msk, "OnFailure")]
+    )
 
 
 def test_kms_use_only_as_needed(msk: Synthesized, local: Synthesized, synth: Synth) -> None:
@@ -368,23 +452,26 @@ def test_existing_bucket_is_used_not_created(synth: Synth) -> None:
     env = result.only("AWS::Lambda::Function")["Environment"]["Variables"]
     assert env["ARCHIVE_BUCKET"] == "corp-kafka-archive"
     (put,) = result.statements_for("s3:PutObject")
-    assert flat_resources(put) == [
-        "arn:<AWS::Partition>:s3:::corp-kafka-archive/topics/*",
+    assert sorted(flat_resources(put)) == [
         "arn:<AWS::Partition>:s3:::corp-kafka-archive/dead-letter/*",
+        "arn:<AWS::Partition>:s3:::corp-kafka-archive/topics/*",
     ]
-    assert result.only("AWS::SQS::Queue")["SqsManagedSseEnabled"] is True
+    for queue in result.resources("AWS::SQS::Queue").values():
+        assert queue["Properties"]["SqsManagedSseEnabled"] is True
 
 
 def test_dead_letter_queue_encrypted_14_days_redrive_friendly(msk: Synthesized, local: Synthesized) -> None:
     key_id = next(iter(msk.resources("AWS::KMS::Key")))
-    queue = msk.only("AWS::SQS::Queue")
+    queue = msk.resources("AWS::SQS::Queue")[queue_id(msk, "DeadLetters")]["Properties"]
     assert queue["KmsMasterKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
     assert queue["MessageRetentionPeriod"] == 14 * 24 * 3600
     assert queue["VisibilityTimeout"] == 300
     assert "FifoQueue" not in queue, "on-failure destinations must be standard queues"
-    assert local.only("AWS::SQS::Queue")["SqsManagedSseEnabled"] is True
-    policy = msk.only("AWS::SQS::QueuePolicy")["PolicyDocument"]["Statement"]
-    assert any(s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}} for s in policy)
+    for queue in local.resources("AWS::SQS::Queue").values():
+        assert queue["Properties"]["SqsManagedSseEnabled"] is True
+    for policy in msk.resources("AWS::SQS::QueuePolicy").values():
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        assert any(s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}} for s in statements)
 
 
 # ------------------------------------------------------------------------------------------------ function
@@ -395,9 +482,8 @@ def test_function_environment_round_trips_through_settings(fixture: str, request
     result: Synthesized = request.getfixturevalue(fixture)
     variables = result.only("AWS::Lambda::Function")["Environment"]["Variables"]
     bucket_id = next(iter(result.resources("AWS::S3::Bucket")))
-    queue_id = next(iter(result.resources("AWS::SQS::Queue")))
     assert variables["ARCHIVE_BUCKET"] == {"Ref": bucket_id}
-    assert variables["DEAD_LETTER_QUEUE_URL"] == {"Ref": queue_id}
+    assert variables["DEAD_LETTER_QUEUE_URL"] == {"Ref": queue_id(result, "DeadLetters")}
     # What CloudFormation will put in place of the two references:
     bucket = "kafkas3archiver-archivebucket49f1ac64-1x2y3z4w5v6u"
     queue = "https://sqs.eu-west-1.amazonaws.com/123456789012/KafkaS3Archiver-DeadLettersQueue631681B1-abc"
@@ -430,96 +516,6 @@ def test_asset_is_the_local_bundle_for_the_architecture(msk: Synthesized, local:
         assert list(bundle.glob(f"fastavro/_read.*{triplet}*.so")), bundle
 
 
-# ------------------------------------------------------------------------------------------------ monitoring
-
-
-def dashboard(result: Synthesized) -> dict[str, Any]:
-    body = result.only("AWS::CloudWatch::Dashboard")["DashboardBody"]
-    parsed: dict[str, Any] = json.loads(render(body))
-    return parsed
-
-
-def render(node: Any) -> str:
-    """A Fn::Join'ed string with each reference replaced by a <Ref> placeholder (JSON-safe)."""
-    if isinstance(node, str):
-        return node
-    if isinstance(node, dict) and "Fn::Join" in node:
-        delimiter, items = node["Fn::Join"]
-        return str(delimiter).join(render(item) for item in items)
-    if isinstance(node, dict) and "Ref" in node:
-        return f"<{node['Ref']}>"
-    if isinstance(node, dict) and "Fn::GetAtt" in node:
-        return "<{}.{}>".format(*node["Fn::GetAtt"])
-    return json.dumps(node)
-
-
-def dashboard_metrics(result: Synthesized) -> set[str]:
-    names = set()
-    for widget in dashboard(result)["widgets"]:
-        for metric in widget.get("properties", {}).get("metrics", []):
-            names.add(f"{metric[0]}/{metric[1]}")
-    return names
-
-
-def test_dashboard_shows_lag_invocations_custom_metrics_and_queue(msk: Synthesized) -> None:
-    names = dashboard_metrics(msk)
-    for expected in (
-        "AWS/Lambda/OffsetLag",
-        "AWS/Lambda/Invocations",
-        "AWS/Lambda/Errors",
-        "AWS/Lambda/Throttles",
-        "AWS/Lambda/Duration",
-        "AWS/Lambda/ConcurrentExecutions",
-        "KafkaS3Archiver/RecordsArchived",
-        "KafkaS3Archiver/BytesWritten",
-        "KafkaS3Archiver/ObjectsWritten",
-        "KafkaS3Archiver/RecordsDeadLettered",
-        "AWS/SQS/ApproximateNumberOfMessagesVisible",
-        "AWS/SQS/ApproximateAgeOfOldestMessage",
-    ):
-        assert expected in names, expected
-    text = json.dumps(dashboard(msk))
-    assert '"stat": "p50"' in text
-    assert '"stat": "p99"' in text
-    assert '"service", "KafkaS3Archiver"' in text, "custom metrics use the service dimension"
-    assert msk.only("AWS::CloudWatch::Dashboard")["DashboardName"] == "KafkaS3Archiver"
-
-
-def alarms(result: Synthesized) -> dict[str, dict[str, Any]]:
-    found = {}
-    for properties in (r["Properties"] for r in result.resources("AWS::CloudWatch::Alarm").values()):
-        name = properties.get("MetricName") or properties["Metrics"][0]["MetricStat"]["Metric"]["MetricName"]
-        found[name] = properties
-    return found
-
-
-def test_alarms_for_dlq_errors_lag_and_throttles(msk: Synthesized) -> None:
-    found = alarms(msk)
-    assert set(found) == {"ApproximateNumberOfMessagesVisible", "Errors", "OffsetLag", "Throttles"}
-    dlq = found["ApproximateNumberOfMessagesVisible"]
-    assert (dlq["Threshold"], dlq["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
-    lag = found["OffsetLag"]
-    assert (lag["Threshold"], lag["EvaluationPeriods"], lag["Statistic"]) == (10000, 15, "Maximum")
-    assert lag["ComparisonOperator"] == "GreaterThanThreshold"
-    assert found["Errors"]["Threshold"] == 1
-    assert found["Throttles"]["Threshold"] == 1
-    topic_id = next(iter(msk.resources("AWS::SNS::Topic")))
-    for alarm in found.values():
-        assert alarm["AlarmActions"] == [{"Ref": topic_id}]
-        assert alarm["TreatMissingData"] == "notBreaching"
-    subscription = msk.only("AWS::SNS::Subscription")
-    assert (subscription["Protocol"], subscription["Endpoint"]) == ("email", "platform-oncall@example.com")
-
-
-def test_alarm_notifications_are_optional(local: Synthesized, synth: Synth) -> None:
-    assert not local.resources("AWS::SNS::Topic")
-    assert all("AlarmActions" not in alarm for alarm in alarms(local).values())
-    topic = "arn:aws:sns:eu-west-1:123456789012:platform-alarms"
-    existing = synth(with_changes(example("local"), {"monitoring": {"alarmTopicArn": topic}}))
-    assert not existing.resources("AWS::SNS::Topic")
-    assert all(alarm["AlarmActions"] == [topic] for alarm in alarms(existing).values())
-
-
 # ------------------------------------------------------------------------------------------------ outputs, switch
 
 
@@ -531,10 +527,10 @@ def test_outputs_for_local_tooling(msk: Synthesized, local: Synthesized) -> None
         OUTPUT_QUEUE_ARN,
         OUTPUT_FUNCTION,
         OUTPUT_DASHBOARD,
-        OUTPUT_ALARM_TOPIC,
+        OUTPUT_ON_FAILURE_QUEUE_URL,
+        OUTPUT_ON_FAILURE_QUEUE_ARN,
     ):
         assert name in outputs, name
-    assert OUTPUT_ALARM_TOPIC not in local.template.to_json()["Outputs"]
 
 
 def test_without_event_source_everything_else_is_identical(synth: Synth) -> None:
@@ -544,11 +540,21 @@ def test_without_event_source_everything_else_is_identical(synth: Synth) -> None
     bare = synth(data, with_event_source=False, asset_dir=bundle)
     full_resources = full.template.to_json()["Resources"]
     bare_resources = bare.template.to_json()["Resources"]
+    # The mappings go, and so do the alarms that watch them (heartbeat, lag) and the dashboard's alarm list.
     dropped = {k for k, v in full_resources.items() if v["Type"] == "AWS::Lambda::EventSourceMapping"}
+    watching = {k for k in full_resources if k.startswith(("MonitoringNothingArchived", "MonitoringOffsetLagHigh"))}
     assert dropped
-    assert set(full_resources) - dropped == set(bare_resources)
+    assert len(watching) == 2
+    assert set(full_resources) - dropped - watching == set(bare_resources)
     for logical_id, resource in bare_resources.items():
-        assert resource == full_resources[logical_id], logical_id
+        if resource["Type"] == "AWS::IAM::Policy":
+            # The mapping sends given-up batches with the role: that grant goes with it.
+            statements = full_resources[logical_id]["Properties"]["PolicyDocument"]["Statement"]
+            kept = [s for s in statements if not s.get("Sid", "").endswith("OnFailure")]
+            assert len(kept) == len(statements) - 1
+            assert resource["Properties"]["PolicyDocument"]["Statement"] == kept
+        elif resource["Type"] != "AWS::CloudWatch::Dashboard":
+            assert resource == full_resources[logical_id], logical_id
     assert full.template.to_json()["Outputs"] == bare.template.to_json()["Outputs"]
 
 
@@ -565,3 +571,31 @@ def test_tags_apply_to_resources(msk: Synthesized) -> None:
     msk.template.has_resource_properties(
         "AWS::Lambda::Function", {"Tags": Match.array_with([{"Key": "application", "Value": "kafka-s3-archiver"}])}
     )
+
+
+def test_recommended_feature_flags_only_sort_the_role_statements(msk: Synthesized) -> None:
+    """cdk.json's recommended flags (docs/deploy.md, "Feature flags") replace nothing: same resources, same logical
+    ids; only the role's statements have their actions and resources sorted (minimizePolicies)."""
+    flags = {key: None for key in project_context() if key.startswith("@aws-cdk")}
+    without = synthesize(example("msk"), context=flags, asset_dir=msk.stack.archiver.asset_dir)
+    with_flags = msk.template.to_json()["Resources"]
+    old = without.template.to_json()["Resources"]
+    assert set(old) == set(with_flags)
+    changed = {k for k in old if old[k] != with_flags[k]}
+    # The maintenance nested stack changes only its template's address: its own roles' statements are sorted too.
+    nested = {k for k in changed if old[k]["Type"] == "AWS::CloudFormation::Stack"}
+    for k in nested:
+        assert {**old[k]["Properties"], "TemplateURL": None} == {**with_flags[k]["Properties"], "TemplateURL": None}
+    changed -= nested
+    assert {old[k]["Type"] for k in changed} == {"AWS::IAM::Policy"}
+
+    def canonical(statements: list[dict[str, Any]]) -> list[str]:
+        def norm(value: Any) -> Any:
+            return sorted(json.dumps(v, sort_keys=True) for v in value) if isinstance(value, list) else value
+
+        return sorted(json.dumps({k: norm(v) for k, v in s.items()}, sort_keys=True) for s in statements)
+
+    for k in changed:
+        before = old[k]["Properties"]["PolicyDocument"]["Statement"]
+        after = with_flags[k]["Properties"]["PolicyDocument"]["Statement"]
+        assert canonical(before) == canonical(after)
