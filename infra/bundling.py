@@ -21,14 +21,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from infra import FUNCTION_DIR, PROJECT_ROOT
 from infra.config import Architecture
 
 # Bump when the bundle layout changes, to invalidate every cache entry.
-BUNDLE_FORMAT = "5"
+BUNDLE_FORMAT = "6"
 # Under the local tooling's state directory (LOCAL_STATE_DIR, default .local/), like its venvs and binaries.
 CACHE_ROOT = Path(os.environ.get("LOCAL_STATE_DIR") or PROJECT_ROOT / ".local") / "bundles"
 LAMBDA_PYTHON_VERSION = "3.13"
@@ -57,23 +57,33 @@ def bundle_function(
     *,
     architecture: Architecture,
     source_dir: Path = FUNCTION_DIR,
+    requirements: Path | None = None,
+    include: Sequence[tuple[Path, str]] = (),
+    name: str = "archiver",
     cache_root: Path = CACHE_ROOT,
 ) -> Path:
-    """A directory holding the function code and its requirements for ``architecture``; built once, then cached."""
-    requirements = source_dir / "requirements.txt"
+    """A directory holding the function code and its requirements for ``architecture``; built once, then cached.
+
+    ``requirements`` defaults to ``source_dir/requirements.txt``; ``include`` adds code trees from elsewhere in the
+    repository under a name in the bundle (the maintenance functions take the archiver package and ``tools/``), so
+    the deployed code is the very code the CLI runs.
+    """
+    requirements = requirements or source_dir / "requirements.txt"
     deps = _dependencies(architecture=architecture, requirements=requirements, cache_root=cache_root)
-    code_hash = _hash_tree(source_dir)
-    target = cache_root / f"{architecture}-{deps.name.rsplit('-', 1)[-1][:12]}-{code_hash[:16]}"
+    trees = [(source_dir, ""), *include]
+    code_hash = hashlib.sha256("".join(_hash_tree(tree) + destination for tree, destination in trees).encode())
+    target = cache_root / f"{name}-{architecture}-{deps.name.rsplit('-', 1)[-1][:12]}-{code_hash.hexdigest()[:16]}"
     if not target.is_dir():
         with _staging(cache_root) as staging:
             shutil.copytree(deps, staging, dirs_exist_ok=True, symlinks=True)
-            for item in _code_files(source_dir):
-                destination = staging / item.relative_to(source_dir)
-                destination.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(item, destination)
+            for tree, destination in trees:
+                for item in _code_files(tree):
+                    copied = staging / destination / item.relative_to(tree)
+                    copied.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(item, copied)
             verify_bundle(staging, architecture=architecture)
             _publish(staging, target)
-        _prune(cache_root, keep=target, pattern=f"{architecture}-*")
+        _prune(cache_root, keep=target, pattern=f"{name}-{architecture}-*")
     return target
 
 

@@ -121,6 +121,11 @@ _DATABASE_NAME = re.compile(r"^[a-z0-9_]{1,255}$")
 _STAND_IN_BUCKET = "archive-bucket"
 _STAND_IN_QUEUE_URL = "https://sqs.invalid/queue"
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+# EventBridge schedule expressions: rate(1 minute|N minutes|hours|days) or cron(6 fields).
+_SCHEDULE = re.compile(r"^(rate\((1 (minute|hour|day)|([2-9]|[1-9]\d+) (minutes|hours|days))\)|cron\(\S+( \S+){5}\))$")
+_SCHEDULE_HINT = "an EventBridge schedule expression such as 'rate(1 hour)', 'rate(30 minutes)' or 'cron(15 * * * ? *)'"
+# A merged object is one PUT, at most 5 GiB; and a worker holds one merge in memory.
+MAX_COMPACTION_TARGET_MIB = 5 * 1024
 
 
 class ConfigError(Exception):
@@ -307,6 +312,34 @@ class MonitoringConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class CompactionScheduleConfig:
+    """The deployed compaction (``infra.maintenance``): a schedule, a planner, an SQS work queue and workers."""
+
+    enabled: bool = True
+    schedule: str = "rate(1 hour)"
+    target_size_mib: int = 128
+    min_age_minutes: int = 120
+    max_concurrency: int = 5
+    memory_mib: int = 3008
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuditScheduleConfig:
+    """The deployed archive audit (``infra.maintenance``): a scheduled Lambda publishing per-topic metrics."""
+
+    enabled: bool = True
+    schedule: str = "rate(1 hour)"
+    memory_mib: int = 1024
+    freshness_alarm_minutes: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class MaintenanceConfig:
+    compaction: CompactionScheduleConfig = field(default_factory=CompactionScheduleConfig)
+    audit: AuditScheduleConfig = field(default_factory=AuditScheduleConfig)
+
+
+@dataclass(frozen=True, kw_only=True)
 class AppConfig:
     """Everything one deployment needs. Exactly one of ``msk`` / ``self_managed`` is set, per ``source_kind``."""
 
@@ -322,6 +355,7 @@ class AppConfig:
     function: FunctionConfig = field(default_factory=FunctionConfig)
     monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
     catalog: CatalogConfig | None = None
+    maintenance: MaintenanceConfig = field(default_factory=MaintenanceConfig)
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -477,6 +511,7 @@ def _parse_root(root: _Obj, problems: list[str]) -> AppConfig | None:
     function = _parse_function(root.child("function"))
     monitoring = _parse_monitoring(root.child("monitoring"))
     catalog = _parse_catalog(root.child("catalog"))
+    maintenance = _parse_maintenance(root.child("maintenance"))
     tags = _parse_tags(root)
     root.finish()
 
@@ -517,6 +552,7 @@ def _parse_root(root: _Obj, problems: list[str]) -> AppConfig | None:
         function=function,
         monitoring=monitoring,
         catalog=catalog,
+        maintenance=maintenance,
         tags=tags,
     )
 
@@ -1017,6 +1053,35 @@ def _parse_monitoring(obj: _Obj | None) -> MonitoringConfig:
     )
     obj.finish()
     return config
+
+
+def _parse_maintenance(obj: _Obj | None) -> MaintenanceConfig:
+    if obj is None:
+        return MaintenanceConfig()
+    compaction = CompactionScheduleConfig()
+    section = obj.child("compaction")
+    if section is not None:
+        compaction = CompactionScheduleConfig(
+            enabled=section.boolean("enabled", True),
+            schedule=section.string("schedule", "rate(1 hour)", pattern=_SCHEDULE, hint=_SCHEDULE_HINT) or "",
+            target_size_mib=section.integer("targetSizeMiB", 128, low=1, high=MAX_COMPACTION_TARGET_MIB) or 128,
+            min_age_minutes=_or_default(section.integer("minAgeMinutes", 120, low=0, high=7 * 24 * 60), 120),
+            max_concurrency=section.integer("maxConcurrency", 5, low=2, high=1000) or 5,
+            memory_mib=section.integer("memoryMiB", 3008, low=MIN_MEMORY_MIB, high=MAX_MEMORY_MIB) or 3008,
+        )
+        section.finish()
+    audit = AuditScheduleConfig()
+    section = obj.child("audit")
+    if section is not None:
+        audit = AuditScheduleConfig(
+            enabled=section.boolean("enabled", True),
+            schedule=section.string("schedule", "rate(1 hour)", pattern=_SCHEDULE, hint=_SCHEDULE_HINT) or "",
+            memory_mib=section.integer("memoryMiB", 1024, low=MIN_MEMORY_MIB, high=MAX_MEMORY_MIB) or 1024,
+            freshness_alarm_minutes=section.integer("freshnessAlarmMinutes", None, low=5, high=7 * 24 * 60),
+        )
+        section.finish()
+    obj.finish()
+    return MaintenanceConfig(compaction=compaction, audit=audit)
 
 
 def _or_default(value: int | None, default: int) -> int:

@@ -25,6 +25,11 @@ _RETENTION = dict(
 )
 
 
+def log_retention(days: int) -> logs.RetentionDays:
+    """CDK's RetentionDays for one of config.LOG_RETENTION_DAYS."""
+    return _RETENTION[days]
+
+
 class ArchiverFunction(Construct):
     """The function, its execution role (no managed policies: every statement is written out) and log group.
 

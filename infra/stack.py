@@ -13,8 +13,9 @@ from archiver.settings import DEAD_LETTER_PREFIX
 from infra.catalog import ArchiveCatalog, TypedTopicTable
 from infra.config import ON_FAILURE_PREFIX, AppConfig
 from infra.dead_letter import DeadLetterQueue
-from infra.function import ArchiverFunction
+from infra.function import METRICS_NAMESPACE, ArchiverFunction, log_retention
 from infra.kafka_source import KafkaEventSource
+from infra.maintenance import ArchiveMaintenance
 from infra.monitoring import Monitoring, WatchedMappings
 from infra.registries import grant_registry_reads
 from infra.storage import ArchiveBucket
@@ -26,6 +27,9 @@ OUTPUT_QUEUE_ARN = "DeadLetterQueueArn"
 OUTPUT_FUNCTION = "FunctionName"
 OUTPUT_DASHBOARD = "DashboardName"
 OUTPUT_ALARM_TOPIC = "AlarmTopicArn"
+OUTPUT_COMPACTION_PLANNER = "CompactionPlannerFunctionName"
+OUTPUT_COMPACTION_QUEUE = "CompactionQueueUrl"
+OUTPUT_AUDIT = "AuditFunctionName"
 OUTPUT_ON_FAILURE_QUEUE_URL = "OnFailureQueueUrl"
 OUTPUT_ON_FAILURE_QUEUE_ARN = "OnFailureQueueArn"
 
@@ -148,6 +152,26 @@ class ArchiverStack(Stack):
             dashboard_name=self.stack_name,
         )
 
+        self.maintenance: ArchiveMaintenance | None = None
+        maintenance = config.maintenance
+        if maintenance.compaction.enabled or maintenance.audit.enabled:
+            self.maintenance = ArchiveMaintenance(
+                self,
+                "Maintenance",
+                config=maintenance,
+                bucket=self.archive.bucket,
+                bucket_key_arn=self.archive.put_key_arn,
+                archive_prefix=config.archive.prefix,
+                topics=config.event_source.topics,
+                architecture=config.function.architecture,
+                service_name=service_name,
+                metrics_namespace=METRICS_NAMESPACE,
+                removal_policy=removal,
+                log_retention=log_retention(config.function.log_retention_days),
+            )
+            for title, widgets, alarms in self.maintenance.rows:
+                self.monitoring.watch(title=title, widgets=widgets, alarms=alarms)
+
         for key, value in config.tags.items():
             Tags.of(self).add(key, value)
 
@@ -162,3 +186,10 @@ class ArchiverStack(Stack):
             CfnOutput(self, OUTPUT_ON_FAILURE_QUEUE_ARN, value=queue.queue_arn, description="Given-up batches")
         if self.monitoring.topic is not None:
             CfnOutput(self, OUTPUT_ALARM_TOPIC, value=self.monitoring.topic.topic_arn, description="Alarm topic")
+        if self.maintenance is not None and self.maintenance.planner is not None:
+            planner, work = self.maintenance.planner, self.maintenance.work_queue
+            assert work is not None
+            CfnOutput(self, OUTPUT_COMPACTION_PLANNER, value=planner.function_name, description="Compaction planner")
+            CfnOutput(self, OUTPUT_COMPACTION_QUEUE, value=work.queue_url, description="Compaction work queue")
+        if self.maintenance is not None and self.maintenance.auditor is not None:
+            CfnOutput(self, OUTPUT_AUDIT, value=self.maintenance.auditor.function_name, description="Archive audit")

@@ -36,8 +36,14 @@ OUTPUT_IDS = {
     "function": "FunctionName",
     "dashboard": "DashboardName",
 }
-# Outputs only some configs have: the on-failure queue exists with eventSource.onFailure "queue" (the default).
-OPTIONAL_OUTPUT_IDS = {"on_failure_queue_url": "OnFailureQueueUrl"}
+# Outputs only some configs have: the on-failure queue exists with eventSource.onFailure "queue" (the default);
+# compaction and audit with maintenance.compaction / maintenance.audit enabled (the default).
+OPTIONAL_OUTPUT_IDS = {
+    "on_failure_queue_url": "OnFailureQueueUrl",
+    "compaction_planner": "CompactionPlannerFunctionName",
+    "compaction_queue_url": "CompactionQueueUrl",
+    "audit_function": "AuditFunctionName",
+}
 
 
 class DeployError(RuntimeError):

@@ -9,13 +9,12 @@ without consuming it (messages become visible again after ``--visibility-timeout
 partition run from the broker's low watermark to the consumer group's committed offset (``--expect high`` uses the
 high watermark instead, to demand that everything produced is accounted for).
 
-Compaction-aware (``tools.compact``): when a compacted object and some of its inputs both still exist (a compaction
-that crashed before deleting them), the inputs are reported under ``pendingCompactions`` and not counted as
-overlaps; rerunning ``compact`` removes them. Any other object overlap is reported under ``duplicates``.
+An offset held by more than one object is a *duplicate* when every copy is the same record (what a retried batch,
+or a compaction interrupted before deleting its inputs, leaves; ``tools.compact`` keeps one copy) and a *conflict*
+when the copies differ, which no retry can cause.
 
-Exit status: 0 complete; 1 gaps (an expected offset neither in S3 nor in the DLQ) or conflicting duplicates (one
-offset archived twice with different contents); 2 usage or connection errors. Overlaps of byte-identical records are
-reported but allowed: a retried batch may legitimately archive a record again.
+Exit status: 0 complete; 1 gaps (an expected offset neither in S3 nor in the DLQ) or conflicts; 2 usage or
+connection errors. Duplicates are reported but allowed: compaction removes them.
 """
 
 from __future__ import annotations
@@ -30,15 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from local import config
-from tools.archive_index import (
-    ObjectOffsets,
-    OverlapReport,
-    classify_overlaps,
-    compacted_from,
-    iter_chunks,
-    list_objects,
-)
-from tools.avro_blocks import read_records
+from tools.archive_index import iter_chunks, list_objects, read_envelopes, record_digest
 
 
 @dataclass
@@ -47,7 +38,7 @@ class PartitionReport:
     partition: int
     expected: tuple[int, int] | None = None  # [first, last] expected offsets, inclusive; None = nothing expected
     archived: dict[int, list[str]] = field(default_factory=dict)  # offset -> object keys
-    contents: dict[int, set[bytes]] = field(default_factory=dict)  # offset -> distinct serialized records
+    contents: dict[int, set[bytes]] = field(default_factory=dict)  # offset -> digests of its distinct copies
     dead_lettered: set[int] = field(default_factory=set)
 
     def covered(self) -> set[int]:
@@ -60,14 +51,18 @@ class PartitionReport:
         covered = self.covered()
         return [offset for offset in range(first, last + 1) if offset not in covered]
 
-    def overlaps(self) -> dict[int, list[str]]:
-        return {offset: keys for offset, keys in self.archived.items() if len(keys) > 1}
-
     def conflicts(self) -> list[int]:
         return sorted(offset for offset, variants in self.contents.items() if len(variants) > 1)
 
+    def duplicates(self) -> dict[int, list[str]]:
+        """Offsets more than one object holds, every copy the same record."""
+        return {
+            offset: keys for offset, keys in self.archived.items() if len(keys) > 1 and len(self.contents[offset]) == 1
+        }
+
     def as_dict(self) -> dict[str, Any]:
-        overlaps = self.overlaps()
+        duplicates = self.duplicates()
+        conflicts = self.conflicts()
         return {
             "topic": self.topic,
             "partition": self.partition,
@@ -77,9 +72,10 @@ class PartitionReport:
             "deadLettered": ranges(self.dead_lettered),
             "deadLetteredRecords": len(self.dead_lettered),
             "gaps": ranges(self.gaps()),
-            "overlaps": ranges(overlaps),
-            "overlapObjects": sorted({key for keys in overlaps.values() for key in keys}),
-            "conflicts": ranges(self.conflicts()),
+            "duplicates": ranges(duplicates),
+            "duplicateObjects": sorted({key for keys in duplicates.values() for key in keys}),
+            "conflicts": ranges(conflicts),
+            "conflictObjects": {str(offset): sorted(self.archived[offset]) for offset in conflicts},
             "alsoInDeadLetters": ranges(set(self.archived) & self.dead_lettered),
         }
 
@@ -103,36 +99,21 @@ def _report(reports: dict[tuple[str, int], PartitionReport], topic: str, partiti
     return report
 
 
-def read_archive(
-    s3: Any, bucket: str, prefix: str, reports: dict[tuple[str, int], PartitionReport]
-) -> tuple[int, OverlapReport]:
-    """Read every ``.avro`` object under ``prefix`` into ``reports``; leftover compaction inputs are set aside.
-
-    Returns the number of objects and the overlap classification (pending compactions vs real duplicates).
-    """
-    objects: list[tuple[str, list[tuple[str, int, int, bytes]]]] = []
-    offsets: list[ObjectOffsets] = []
+def read_archive(s3: Any, bucket: str, prefix: str, reports: dict[tuple[str, int], PartitionReport]) -> int:
+    """Read every ``.avro`` object under ``prefix`` into ``reports``; returns the number of objects."""
+    objects = 0
     for item in list_objects(s3, bucket, prefix):
         key = item["Key"]
         if not key.endswith(".avro"):
             continue
-        response = s3.get_object(Bucket=bucket, Key=key)
-        rows = []
-        for record in read_records(response["Body"].read()):
-            content = json.dumps(record, sort_keys=True, default=repr).encode()
-            rows.append((str(record["topic"]), int(record["partition"]), int(record["offset"]), content))
-        objects.append((key, rows))
-        offsets.append(ObjectOffsets(key, [row[2] for row in rows], compacted_from(response.get("Metadata", {}))))
-    overlaps = classify_overlaps(offsets)
-    redundant = overlaps.redundant_keys  # every offset they hold is in the compacted object that covers them
-    for key, rows in objects:
-        if key in redundant:
-            continue
-        for topic, partition, offset, content in rows:
-            report = _report(reports, topic, partition)
+        objects += 1
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        for record in read_envelopes(body):
+            report = _report(reports, str(record["topic"]), int(record["partition"]))
+            offset = int(record["offset"])
             report.archived.setdefault(offset, []).append(key)
-            report.contents.setdefault(offset, set()).add(content)
-    return len(objects), overlaps
+            report.contents.setdefault(offset, set()).add(record_digest(record))
+    return objects
 
 
 def peek_queue(sqs: Any, queue_url: str, visibility_timeout: int = 5, max_empty: int = 2) -> list[dict[str, Any]]:
@@ -276,7 +257,7 @@ def audit(
     """The machine-readable audit (see the module doc). ``complete`` is False on gaps or conflicts."""
     reports: dict[tuple[str, int], PartitionReport] = {}
     started = time.monotonic()
-    objects, overlaps = read_archive(s3, bucket, prefix, reports)
+    objects = read_archive(s3, bucket, prefix, reports)
     messages = peek_queue(sqs, queue_url, visibility_timeout) if sqs is not None and queue_url else []
     for (topic, partition), offsets in dead_lettered_offsets(messages).items():
         _report(reports, topic, partition).dead_lettered |= offsets
@@ -297,8 +278,7 @@ def audit(
         "expectation": expect if bootstrap and topics else "none (no broker given: archive and DLQ only)",
         "gapCount": gaps,
         "conflictCount": conflicts,
-        "overlapCount": sum(len(reports[key].overlaps()) for key in reports),
-        **overlaps.as_dict(),
+        "duplicateCount": sum(len(reports[key].duplicates()) for key in reports),
         "partitions": partitions,
         "seconds": round(time.monotonic() - started, 2),
     }
@@ -316,15 +296,15 @@ def text_summary(result: dict[str, Any]) -> str:
             f"archived {part['archivedRecords']} {_fmt(part['archived'], '')}".rstrip(),
             f"dead-lettered {part['deadLetteredRecords']} {_fmt(part['deadLettered'], '')}".rstrip(),
             f"gaps {_fmt(part['gaps'])}",
-            f"overlaps {_fmt(part['overlaps'])}",
+            f"duplicates {_fmt(part['duplicates'])}",
         ]
         if part["conflicts"]:
             fields.append(f"CONFLICTS {_fmt(part['conflicts'])}")
         lines.append(f"  {part['topic']}-{part['partition']}: " + "; ".join(fields))
-    if result["pendingCompactions"]:
+    if result["duplicateCount"]:
         lines.append(
-            f"  {len(result['pendingCompactions'])} leftover compaction input(s), covered by their compacted object: "
-            "run `python -m tools.compact` again to delete them"
+            f"  {result['duplicateCount']} offset(s) archived more than once, every copy identical: "
+            "compaction keeps one (python -m tools.compact)"
         )
     lines.append(
         "COMPLETE: every expected offset is in S3 or in the DLQ, no gaps"

@@ -1,54 +1,59 @@
-"""The archive as a set of objects: list and parse archive keys, read offset sets, group them, and classify overlaps.
+"""The archive as a set of objects: list and parse archive keys, read offsets and records, group objects, and find
+records held more than once.
 
-An archive key is ``<prefix><partition path>/<topic>+<partition>+<first offset>+<last offset>.avro`` (see
-``archiver.keys``); the partition path starts with the encoded topic. The *group* of an object is everything that
-decides which records it may hold: its directory (prefix + partition path), its encoded topic and its partition.
-Compaction never merges across groups, and overlaps only matter inside one.
+An archive key is ``<prefix><partition path>/<topic>+<partition>+<first offset>[+<last offset>][+<fingerprint>].avro``
+(``archiver.keys``): the function names an object by its first offset, compaction by its first and last. The
+partition path starts with the encoded topic. The *group* of an object is everything that decides which records it
+may hold: its directory (prefix + partition path), its encoded topic, its partition and, for typed archives, its
+value-schema fingerprint. Compaction never merges across groups.
 
 Offsets inside one object are in increasing order but not necessarily contiguous (the field partitioner sends
 interleaved records to different paths), so "which offsets does this object hold" is answered from its contents,
-never from ``first..last`` alone. The key's range is still useful: objects whose ranges do not intersect cannot
-share an offset, so contents are only read for the few pairs whose ranges do.
+never from ``first..last`` alone. A known range is still useful: objects whose ranges do not intersect cannot share
+an offset, so contents are only compared where ranges do.
 """
 
 from __future__ import annotations
 
-import functools
-import io
+import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-import fastavro
 from botocore.exceptions import ClientError
 
+from archiver.decoding import MAX_OFFSET
 from archiver.keys import ARCHIVE_SUFFIX, OFFSET_WIDTH, archive_name
 from archiver.partitioning import encode_topic
+from archiver.reading import read_offsets as read_offsets
 from archiver.settings import DEAD_LETTER_PREFIX
-from tools.avro_blocks import SCHEMA_KEY, read_header, read_records
+from tools.avro_blocks import read_records
 
 COMPACTED_FROM = "compacted-from"  # S3 metadata on a compacted object: how many objects it merged
 COMPACTION_METHOD = "compaction-method"  # "copy" or "reencode"
 
 # Directory (prefix + partition path), encoded topic, partition, and the value-schema fingerprint of a typed archive
-# object (None for raw envelopes). Compaction merges within one group; overlaps are looked for across fingerprints.
+# object (None for raw envelopes). Compaction merges within one group.
 GroupId = tuple[str, str, int, str | None]
+FINGERPRINT_LENGTH = 16  # hex digits of a CRC-64-AVRO fingerprint (archiver.values.base.schema_fingerprint)
 
 
 @dataclass(frozen=True, slots=True, order=True)
 class ArchiveKey:
-    """The coordinates an archive key spells out. Orders by group, then offset range, then key."""
+    """The coordinates an archive key spells out. Orders by group, then first offset, then key."""
 
     directory: str  # prefix + partition path, no trailing slash
     topic_segment: str  # the topic as encoded in the key (archiver.partitioning.encode_topic)
     partition: int
     first_offset: int
-    last_offset: int
     key: str
     fingerprint: str | None = None  # typed archives: the writer schema's fingerprint after the offsets
+    # Known for compacted objects (and objects of archiver versions that named both offsets); None for the ones the
+    # function names by their first offset: their last offset is in their metadata and contents.
+    last_offset: int | None = None
 
     @property
     def group(self) -> GroupId:
@@ -57,6 +62,11 @@ class ArchiveKey:
     @property
     def topic_partition_path(self) -> tuple[str, str, int]:
         return (self.directory, self.topic_segment, self.partition)
+
+    @property
+    def upper_bound(self) -> int:
+        """No offset in the object is above this: its last offset when the key names it."""
+        return MAX_OFFSET if self.last_offset is None else self.last_offset
 
     def path(self, prefix: str) -> str:
         """The partition path, i.e. the directory without ``prefix``."""
@@ -69,30 +79,36 @@ def parse_key(key: str) -> ArchiveKey | None:
         return None
     directory, slash, name = key.rpartition("/")
     parts = name[: -len(ARCHIVE_SUFFIX)].split("+")
-    # encode_topic never leaves a literal "+" in a topic segment (it becomes %2B), so a key has exactly 4 parts,
-    # or 5 for a typed archive object (the value schema's fingerprint comes last).
-    if not slash or len(parts) not in (4, 5):
+    # encode_topic never leaves a literal "+" in a topic segment (it becomes %2B), so the parts are: topic,
+    # partition, first offset, then an optional last offset (20 digits) and an optional fingerprint (16 hex).
+    if not slash or not 3 <= len(parts) <= 5:
         return None
-    topic_segment, partition, first, last = parts[:4]
-    fingerprint = parts[4] if len(parts) == 5 else None
-    if fingerprint is not None and not (fingerprint and all(c in "0123456789abcdef" for c in fingerprint)):
+    topic_segment, partition, first, *rest = parts
+    last = rest.pop(0) if rest and _is_offset(rest[0]) else None
+    fingerprint = rest.pop(0) if rest else None
+    if rest or (fingerprint is not None and not _is_fingerprint(fingerprint)):
         return None
-    if not (partition.isdigit() and _is_offset(first) and _is_offset(last)):
+    if not (partition.isdigit() and _is_offset(first)):
         return None
     if topic_segment not in directory.split("/"):
         return None  # every partition path starts with the encoded topic
-    first_offset, last_offset = int(first), int(last)
-    if first_offset > last_offset:
+    first_offset = int(first)
+    last_offset = int(last) if last is not None else None
+    if last_offset is not None and first_offset > last_offset:
         return None
-    return ArchiveKey(directory, topic_segment, int(partition), first_offset, last_offset, key, fingerprint)
+    return ArchiveKey(directory, topic_segment, int(partition), first_offset, key, fingerprint, last_offset)
 
 
 def _is_offset(text: str) -> bool:
     return len(text) == OFFSET_WIDTH and text.isdigit()
 
 
-def make_key(group: GroupId, first_offset: int, last_offset: int) -> str:
-    """The archive key for a range of one group: the scheme of ``archiver.keys.archive_key``, raw or typed."""
+def _is_fingerprint(text: str) -> bool:
+    return len(text) == FINGERPRINT_LENGTH and all(c in "0123456789abcdef" for c in text)
+
+
+def compacted_key(group: GroupId, first_offset: int, last_offset: int) -> str:
+    """The key compaction gives a merged range of one group: first and last offset, raw or typed."""
     directory, topic_segment, partition, fingerprint = group
     return f"{directory}/{archive_name(topic_segment, partition, first_offset, last_offset, fingerprint)}"
 
@@ -123,6 +139,14 @@ class FetchedObject:
     @property
     def compacted_from(self) -> int | None:
         return compacted_from(self.metadata)
+
+    def offset_range(self) -> tuple[int, int]:
+        """First and last offset: from the metadata the function and compaction write, else from the contents."""
+        first, last = self.metadata.get("first-offset", ""), self.metadata.get("last-offset", "")
+        if first.isdigit() and last.isdigit() and int(first) <= int(last):
+            return int(first), int(last)
+        offsets = read_offsets(self.body)
+        return min(offsets), max(offsets)
 
 
 def compacted_from(metadata: Mapping[str, str]) -> int | None:
@@ -166,7 +190,7 @@ def list_archive(
 
 
 def group_objects(objects: Iterable[StoredObject]) -> dict[GroupId, list[StoredObject]]:
-    """Objects by group, each group ordered by (first offset, last offset, key)."""
+    """Objects by group, each group ordered by (first offset, key)."""
     groups: dict[GroupId, list[StoredObject]] = defaultdict(list)
     for item in objects:
         groups[item.ref.group].append(item)
@@ -186,16 +210,6 @@ def fetch(s3: Any, bucket: str, key: str) -> FetchedObject | None:
     return FetchedObject(key, response["Body"].read(), response["ETag"], response.get("Metadata", {}))
 
 
-@functools.cache
-def _offsets_only_schema(writer_schema: bytes) -> Any:
-    # A reader schema with only "offset": fastavro skips the other fields instead of building them. Named like the
-    # writer's record (the envelope, or a typed archive record), as schema resolution requires.
-    writer = json.loads(writer_schema)
-    offset_field = {"name": "offset", "type": "long"}
-    projected = {"type": "record", "name": writer["name"], "namespace": writer.get("namespace", "")}
-    return fastavro.parse_schema({**projected, "fields": [offset_field]})
-
-
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MILLISECOND = timedelta(milliseconds=1)
 
@@ -213,210 +227,78 @@ def read_envelopes(body: bytes) -> Iterator[dict[str, Any]]:
         yield record
 
 
-def read_offsets(body: bytes) -> list[int]:
-    """The offsets of every record in an archive object, in file order."""
-    metadata, _, _ = read_header(body)
-    records = fastavro.reader(io.BytesIO(body), reader_schema=_offsets_only_schema(dict(metadata)[SCHEMA_KEY]))
-    return [int(cast("dict[str, Any]", record)["offset"]) for record in records]
-
-
 # ---------------------------------------------------------------------------------------------------------------------
-# overlaps
+# records held more than once
 
 
-def intersecting_ranges[T](members: Sequence[T], ref: Callable[[T], ArchiveKey]) -> Iterator[tuple[T, T]]:
-    """Every pair of ``members`` (sorted by first offset) whose key ranges ``first..last`` intersect."""
+def record_digest(record: Mapping[str, Any]) -> bytes:
+    """A digest of a whole archived record: coordinates, timestamp and its type, key, value and headers (a typed
+    record's decoded value and schema id included). Two copies of one Kafka record have equal digests.
+
+    A Kafka record at a given (topic, partition, offset) never changes, so copies that differ in anything are a
+    *conflict*, never a harmless duplicate. Timestamps are compared as exact integers, however the object stored them.
+    """
+    normalized = dict(record)
+    # Envelope v2 keeps a timestamp outside timestamp-millis's range in timestamp_raw (docs/schema.md): the exact
+    # delivered value is that one, so a v1 and a v2 copy of one record compare equal.
+    raw = normalized.pop("timestamp_raw", None)
+    if raw is not None:
+        normalized["timestamp"] = raw
+    for name, value in normalized.items():
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            normalized[name] = (value - _EPOCH) // _MILLISECOND
+    text = json.dumps(normalized, sort_keys=True, default=repr, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+
+
+def record_digests(body: bytes) -> dict[int, bytes]:
+    """Offset -> digest of every record of an archive object."""
+    return {int(record["offset"]): record_digest(record) for record in read_envelopes(body)}
+
+
+@dataclass
+class Copies:
+    """Offsets of one topic-partition held by more than one object, and whether the copies agree.
+
+    ``duplicates``: every copy identical (a retried batch; compaction keeps one). ``conflicts``: the copies differ,
+    which no retry can cause: both objects are kept and reported.
+    """
+
+    duplicates: dict[int, list[str]] = field(default_factory=dict)  # offset -> keys holding identical copies
+    conflicts: dict[int, list[str]] = field(default_factory=dict)  # offset -> keys whose copies differ
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "duplicateOffsets": len(self.duplicates),
+            "conflictOffsets": len(self.conflicts),
+            "conflicts": [{"offset": offset, "keys": keys} for offset, keys in sorted(self.conflicts.items())],
+        }
+
+
+def find_copies(digests_by_key: Mapping[str, Mapping[int, bytes]]) -> Copies:
+    """Which offsets several of the given objects (of one topic-partition) hold, split into duplicates and conflicts."""
+    holders: dict[int, list[tuple[str, bytes]]] = defaultdict(list)
+    for key in sorted(digests_by_key):
+        for offset, digest in digests_by_key[key].items():
+            holders[offset].append((key, digest))
+    copies = Copies()
+    for offset, held in sorted(holders.items()):
+        if len(held) < 2:
+            continue
+        keys = [key for key, _ in held]
+        target = copies.duplicates if len({digest for _, digest in held}) == 1 else copies.conflicts
+        target[offset] = keys
+    return copies
+
+
+def intersecting_ranges[T](members: Sequence[T], bounds: Callable[[T], tuple[int, int]]) -> Iterator[tuple[T, T]]:
+    """Every pair of ``members`` (sorted by first offset) whose ranges ``first..last`` intersect."""
     for index, item in enumerate(members):
-        last_offset = ref(item).last_offset
+        last_offset = bounds(item)[1]
         for other in members[index + 1 :]:
-            if ref(other).first_offset > last_offset:
+            if bounds(other)[0] > last_offset:
                 break  # sorted by first offset: no later object can intersect this one's range
             yield item, other
-
-
-@dataclass(frozen=True, slots=True)
-class ObjectOffsets:
-    """What ``classify_overlaps`` needs to know about one object."""
-
-    key: str
-    offsets: Sequence[int]
-    # The object's S3 metadata "compacted-from" (None for objects the Lambda wrote).
-    compacted_from: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PendingCompaction:
-    """``key`` is redundant: every offset it holds is in the compacted object ``covered_by``. Safe to delete."""
-
-    key: str
-    covered_by: str
-
-
-@dataclass(frozen=True, slots=True)
-class Duplicate:
-    """Two objects hold some of the same offsets and neither is a leftover input of a compaction."""
-
-    keys: tuple[str, str]
-    shared_offsets: int
-    first_shared: int
-    last_shared: int
-
-
-@dataclass
-class OverlapReport:
-    pending: list[PendingCompaction] = field(default_factory=list)
-    duplicates: list[Duplicate] = field(default_factory=list)
-
-    @property
-    def redundant_keys(self) -> set[str]:
-        return {item.key for item in self.pending}
-
-    @property
-    def clean(self) -> bool:
-        """No real duplicates. Pending compactions are not a problem: a rerun of compact deletes them."""
-        return not self.duplicates
-
-    def as_dict(self) -> dict[str, Any]:
-        """The JSON shape ``compact --audit`` and ``local.verify`` report overlaps in."""
-        return {
-            "pendingCompactions": [{"key": p.key, "coveredBy": p.covered_by} for p in self.pending],
-            "duplicates": [
-                {
-                    "keys": list(d.keys),
-                    "sharedOffsets": d.shared_offsets,
-                    "first": d.first_shared,
-                    "last": d.last_shared,
-                }
-                for d in self.duplicates
-            ],
-        }
-
-
-def classify_overlaps(objects: Iterable[ObjectOffsets]) -> OverlapReport:
-    """Tell overlaps that are pending compactions from real duplicates.
-
-    Objects are grouped by their key (directory + topic + partition, see ``parse_key``); keys that are not archive
-    keys are ignored. Within a group, two objects overlap when they hold a common offset. Then:
-
-    * ``A`` is a **pending compaction** when some object ``C`` of the group carries ``compacted-from`` metadata
-      and A's offsets are a strict subset of C's: A is an input compaction has not deleted yet (crash, concurrent
-      run) or an old batch the Lambda rewrote after compaction. Deleting A loses nothing.
-    * Every other overlapping pair (partial overlaps, or a subset of an object the *Lambda* wrote, which is what a
-      retry with different batch boundaries leaves) is a **duplicate**: those records are in the archive twice.
-      Pairs involving a pending object are not reported: its offsets are all in C, so C's own pairs say it.
-
-    How ``verify`` should call it: for every archive object (key under the archive prefix), pass
-    ``ObjectOffsets(key, offsets_read_from_the_object, compacted_from=int(metadata["compacted-from"]) or None)``
-    (``tools.archive_index.read_offsets(body)`` and ``FetchedObject.compacted_from`` do both). Treat
-    ``report.duplicates`` as failures and ``report.pending`` as a warning ("run compact again to clean up"), and
-    count each pending object's records once, as part of its ``covered_by`` object. Offsets are only compared for
-    objects whose key ranges intersect, so passing a lazily computed ``offsets`` sequence is not needed; but the
-    offsets must be the object's real contents, not ``first..last``.
-    """
-    groups: dict[tuple[str, str, int], list[tuple[ArchiveKey, ObjectOffsets]]] = defaultdict(list)
-    for item in objects:
-        ref = parse_key(item.key)
-        if ref is not None:
-            groups[ref.topic_partition_path].append((ref, item))
-
-    report = OverlapReport()
-    for members in groups.values():
-        members.sort(key=lambda pair: pair[0])
-        sets: dict[str, frozenset[int]] = {}
-        pairs: list[tuple[ObjectOffsets, ObjectOffsets, frozenset[int]]] = []
-        for (_, item), (_, other) in intersecting_ranges(members, lambda pair: pair[0]):
-            mine = sets.setdefault(item.key, frozenset(item.offsets))
-            theirs = sets.setdefault(other.key, frozenset(other.offsets))
-            shared = mine & theirs
-            if shared:
-                pairs.append((item, other, shared))
-
-        covered_by: dict[str, str] = {}
-        for left, right, _ in pairs:
-            for small, large in ((left, right), (right, left)):
-                if large.compacted_from is not None and sets[small.key] < sets[large.key]:
-                    # Prefer the largest coverer, so the report points at the object that will survive.
-                    best = covered_by.get(small.key)
-                    if best is None or len(sets[large.key]) > len(sets[best]):
-                        covered_by[small.key] = large.key
-        report.pending.extend(PendingCompaction(key, cover) for key, cover in sorted(covered_by.items()))
-        for left, right, shared in pairs:
-            if left.key in covered_by or right.key in covered_by:
-                continue
-            report.duplicates.append(Duplicate((left.key, right.key), len(shared), min(shared), max(shared)))
-    return report
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# a whole-archive audit (what the ops tests and `python -m tools.compact --audit` use)
-
-
-@dataclass
-class PartitionAudit:
-    """One topic-partition across all its partition paths."""
-
-    objects: int = 0
-    records: int = 0  # records counted once, redundant (pending) objects excluded
-    first_offset: int | None = None
-    last_offset: int | None = None
-    missing_offsets: int = 0  # offsets between first and last held by no object (includes legitimate gaps)
-
-
-@dataclass
-class ArchiveAudit:
-    objects: int
-    records: int
-    overlaps: OverlapReport
-    partitions: dict[tuple[str, int], PartitionAudit]
-    offsets: dict[tuple[str, int], set[int]]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "objects": self.objects,
-            "records": self.records,
-            **self.overlaps.as_dict(),
-            "partitions": {
-                f"{topic}-{partition}": vars(audit) for (topic, partition), audit in sorted(self.partitions.items())
-            },
-        }
-
-
-def audit_archive(
-    s3: Any, bucket: str, prefix: str, *, topic: str | None = None, on_object: Callable[[str], None] | None = None
-) -> ArchiveAudit:
-    """Read every archive object under ``prefix``: offsets per topic-partition, overlaps, missing offsets.
-
-    "Missing" offsets are not necessarily lost: Kafka leaves offset gaps (transaction markers, compacted topics,
-    dead-lettered records). Compare the audit before and after an operation to tell.
-    """
-    listed = list_archive(s3, bucket, prefix, topic=topic)
-    entries: list[tuple[ArchiveKey, ObjectOffsets]] = []
-    for item in listed:
-        fetched = fetch(s3, bucket, item.key)
-        if fetched is None:
-            continue
-        entries.append((item.ref, ObjectOffsets(item.key, read_offsets(fetched.body), fetched.compacted_from)))
-        if on_object is not None:
-            on_object(item.key)
-    overlaps = classify_overlaps(entry for _, entry in entries)
-    redundant = overlaps.redundant_keys
-    partitions: dict[tuple[str, int], PartitionAudit] = defaultdict(PartitionAudit)
-    offsets: dict[tuple[str, int], set[int]] = defaultdict(set)
-    records = 0
-    for ref, entry in entries:
-        audit = partitions[(ref.topic_segment, ref.partition)]
-        audit.objects += 1
-        if entry.key in redundant:
-            continue
-        offsets[(ref.topic_segment, ref.partition)].update(entry.offsets)
-        audit.records += len(entry.offsets)
-        records += len(entry.offsets)
-    for name, audit in partitions.items():
-        held = offsets[name]
-        if held:
-            audit.first_offset, audit.last_offset = min(held), max(held)
-            audit.missing_offsets = audit.last_offset - audit.first_offset + 1 - len(held)
-    return ArchiveAudit(len(entries), records, overlaps, dict(partitions), dict(offsets))
 
 
 def iter_chunks[T](items: Sequence[T], size: int) -> Iterator[Sequence[T]]:

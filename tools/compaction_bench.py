@@ -58,7 +58,7 @@ def run(objects: int, per_object: int, codec: str, repeat: int) -> list[dict[str
     from archiver.pipeline import Archiver
     from archiver.settings import Settings
     from tools.archive_index import group_objects, list_archive
-    from tools.compact import CompactionConfig, Compactor, Method
+    from tools.compact import CompactionConfig, Compactor, MergeResult, Method
 
     for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE"):
         os.environ.pop(name, None)  # in-process moto only: never a real endpoint
@@ -98,10 +98,10 @@ def run(objects: int, per_object: int, codec: str, repeat: int) -> list[dict[str
                 started = time.perf_counter()
                 merge = compactor.merge(group, members)
                 timings["total"].append(time.perf_counter() - started)
-                assert merge is not None
+                assert isinstance(merge, MergeResult)
                 timings["build"].append(merge.build_seconds)
                 timings["verify"].append(merge.verify_seconds)
-            assert merge is not None
+            assert isinstance(merge, MergeResult)
             results.append(
                 {
                     "codec": codec,

@@ -147,8 +147,8 @@ def partition_records(
             (
                 item
                 for item in list_objects()
-                if (low is None or item.ref.last_offset >= low)
-                and selection.wants_range(item.ref.first_offset, item.ref.last_offset)
+                if (low is None or item.ref.upper_bound >= low)
+                and selection.wants_range(item.ref.first_offset, item.ref.upper_bound)
             ),
             key=lambda item: (item.ref.first_offset, item.ref.key),
         )
@@ -166,6 +166,8 @@ def partition_records(
                 _push_next(heap, read_envelopes(fetched.body), low, sequence)
             if vanished:
                 break
+            if not heap:
+                continue  # the objects opened hold nothing at or after ``low`` (a key without its last offset)
             offset, _, record, records = heapq.heappop(heap)
             if selection.to_offset is not None and offset > selection.to_offset:
                 return

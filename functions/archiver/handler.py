@@ -77,4 +77,6 @@ def record_metrics(summary: BatchSummary, *, latency_ms: float) -> None:
     metrics.add_metric(name="BytesWritten", unit=MetricUnit.Bytes, value=summary.bytes_written)
     metrics.add_metric(name="ObjectsWritten", unit=MetricUnit.Count, value=summary.objects_written)
     metrics.add_metric(name="RecordsDeadLettered", unit=MetricUnit.Count, value=summary.records_dead_lettered)
+    # Records a retried batch found already archived by an earlier try (conditional writes: not written twice).
+    metrics.add_metric(name="RecordsAlreadyArchived", unit=MetricUnit.Count, value=summary.records_already_archived)
     metrics.add_metric(name="BatchLatency", unit=MetricUnit.Milliseconds, value=latency_ms)

@@ -86,6 +86,17 @@ def test_cdk_cli_synthesizes_every_example(tmp_path: Path) -> None:
     for name in RUNS:
         matches = lint(json.dumps(templates[name]), regions=["eu-west-1" if name != "local" else "us-east-1"])
         assert [f"{m.rule.id}: {m.message}" for m in matches if m.rule.id not in ACCEPTED] == [], name
+    # Compaction and audit are deployed by every example: a nested stack with the schedules, queue and alarms.
+    for name in RUNS:
+        (nested,) = (tmp_path / name).glob("*.nested.template.json")
+        resources = json.loads(nested.read_text())["Resources"].values()
+        kinds = [resource["Type"] for resource in resources]
+        assert kinds.count("AWS::Events::Rule") == 2, name
+        assert kinds.count("AWS::Lambda::Function") == 3, name
+        assert kinds.count("AWS::CloudWatch::Alarm") >= 6, name
+        assert "AWS::SQS::Queue" in kinds, name
+        nested_matches = lint(nested.read_text(), regions=["eu-west-1" if name != "local" else "us-east-1"])
+        assert [f"{m.rule.id}: {m.message}" for m in nested_matches if m.rule.id not in ACCEPTED] == [], name
 
     # The staged asset is the local bundle for each config's architecture.
     for name, triplet in (("msk", "aarch64"), ("local", "x86_64")):

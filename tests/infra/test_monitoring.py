@@ -27,11 +27,13 @@ DAY = 24 * 3600
 
 
 def alarms(result: Synthesized) -> dict[str, dict[str, Any]]:
-    """Alarm properties by the alarm's construct id (``Monitoring.alarms`` keys)."""
+    """Alarm properties by the alarm's construct id (``Monitoring.alarms`` keys), for the archiver's own stack (the
+    maintenance alarms it also watches live in their nested stack: tests/infra/test_maintenance.py)."""
     template = result.template.to_json()["Resources"]
     return {
         alarm_id: template[result.stack.get_logical_id(alarm.node.default_child)]["Properties"]  # type: ignore[arg-type]
         for alarm_id, alarm in result.stack.monitoring.alarms.items()
+        if cdk.Stack.of(alarm) is result.stack
     }
 
 

@@ -21,9 +21,9 @@ Synth = Callable[..., Synthesized]
 # Rules acknowledged somewhere in the stack, and where they may appear (construct path suffixes).
 EXPECTED_RULES = {
     "AwsSolutions-S1": ("/Archive/Bucket",),
-    "AwsSolutions-SQS3": ("/DeadLetters/Queue", "/OnFailure/Queue"),
-    "AwsSolutions-L1": ("/Archiver/Function",),
-    "AwsSolutions-IAM5": ("/Archiver/Role",),
+    "AwsSolutions-SQS3": ("/DeadLetters/Queue", "/OnFailure/Queue", "/Maintenance/WorkDeadLetters"),
+    "AwsSolutions-L1": ("/Archiver/Function", "/Maintenance/Planner", "/Maintenance/Worker", "/Maintenance/Audit"),
+    "AwsSolutions-IAM5": ("/Archiver/Role", "/Maintenance/WorkerRole", "/Maintenance/AuditRole"),
 }
 
 

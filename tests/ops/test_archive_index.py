@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime
 
 import fastavro
 import pytest
@@ -11,38 +12,42 @@ from archiver.decoding import decode_record
 from archiver.encoding import encode_records, sync_marker_for
 from archiver.keys import archive_key
 from tests.ops.archive_builder import varied_record
-from tools.archive_index import ObjectOffsets, classify_overlaps, make_key, parse_key
+from tools.archive_index import compacted_key, find_copies, parse_key, read_envelopes, record_digest, record_digests
 from tools.avro_blocks import AvroContainerError, encode_long, read_container, write_container
 
 DIR = "topics/orders/partition=0"
+FINGERPRINT = "0123456789abcdef"
 
 
-def key(first: int, last: int, directory: str = DIR, partition: int = 0) -> str:
-    return make_key((directory, "orders", partition, None), first, last)
-
-
-def test_make_key_is_the_lambdas_key_scheme() -> None:
-    assert make_key(("topics/a%2Bb/partition=3", "a%2Bb", 3, None), 5, 7) == archive_key(
-        "topics/", "a%2Bb/partition=3", "a+b", 3, 5, 7
+def test_compacted_keys_name_the_range_in_the_functions_key_scheme() -> None:
+    assert compacted_key(("topics/a%2Bb/partition=3", "a%2Bb", 3, None), 5, 7) == (
+        "topics/a%2Bb/partition=3/a%2Bb+3+00000000000000000005+00000000000000000007.avro"
     )
-    typed = make_key(("topics/a/partition=3", "a", 3, "0123abcd"), 5, 7)
-    assert typed == "topics/a/partition=3/a+3+00000000000000000005+00000000000000000007+0123abcd.avro"
+    typed = compacted_key(("topics/a/partition=3", "a", 3, FINGERPRINT), 5, 7)
+    assert typed == f"topics/a/partition=3/a+3+00000000000000000005+00000000000000000007+{FINGERPRINT}.avro"
     ref = parse_key(typed)
     assert ref is not None
-    assert ref.group == ("topics/a/partition=3", "a", 3, "0123abcd")
+    assert ref.group == ("topics/a/partition=3", "a", 3, FINGERPRINT)
+    assert (ref.first_offset, ref.last_offset) == (5, 7)
 
 
-def test_parse_key_reads_the_coordinates_back() -> None:
-    ref = parse_key(archive_key("topics/", "we%2Bird/country=DE", "we+ird", 3, 5, 1234))
+@pytest.mark.parametrize(
+    ("key", "coordinates"),
+    [
+        # as the function names them: first offset only, raw and typed
+        (archive_key("topics/", "we%2Bird/country=DE", "we+ird", 3, 5), (5, None, None)),
+        (archive_key("topics/", "orders/partition=0", "orders", 0, 5, FINGERPRINT), (5, None, FINGERPRINT)),
+        # as compaction (and archiver 0.1) names them: first and last offset
+        (f"{DIR}/orders+0+00000000000000000005+00000000000000001234.avro", (5, 1234, None)),
+        (f"{DIR}/orders+0+00000000000000000005+00000000000000001234+{FINGERPRINT}.avro", (5, 1234, FINGERPRINT)),
+    ],
+)
+def test_parse_key_reads_the_coordinates_back(key: str, coordinates: tuple[int, int | None, str | None]) -> None:
+    ref = parse_key(key)
     assert ref is not None
-    assert (ref.directory, ref.topic_segment, ref.partition, ref.first_offset, ref.last_offset) == (
-        "topics/we%2Bird/country=DE",
-        "we%2Bird",
-        3,
-        5,
-        1234,
-    )
-    assert ref.path("topics/") == "we%2Bird/country=DE"
+    assert (ref.first_offset, ref.last_offset, ref.fingerprint) == coordinates
+    assert ref.directory == key.rpartition("/")[0]
+    assert ref.upper_bound == (coordinates[1] if coordinates[1] is not None else 2**63 - 1)
 
 
 @pytest.mark.parametrize(
@@ -52,8 +57,10 @@ def test_parse_key_reads_the_coordinates_back() -> None:
         "dead-letter/orders/partition=0/orders+0+00000000000000000001+00000000000000000002.avro",
         "topics/orders/partition=0/orders+0+1+2.avro",  # not zero-padded
         "topics/orders/partition=0/orders+0+00000000000000000009+00000000000000000002.avro",  # first > last
-        "topics/orders/partition=0/other+0+00000000000000000001+00000000000000000002.avro",  # topic not in path
-        "orders+0+00000000000000000001+00000000000000000002.avro",  # no directory
+        "topics/orders/partition=0/other+0+00000000000000000001.avro",  # topic not in path
+        "topics/orders/partition=0/orders+0+00000000000000000001+0123.avro",  # not a fingerprint
+        "topics/orders/partition=0/orders+0+00000000000000000001+00000000000000000002+x+y.avro",
+        "orders+0+00000000000000000001.avro",  # no directory
         "topics/orders/partition=0/notes.txt",
     ],
 )
@@ -61,69 +68,26 @@ def test_parse_key_ignores_what_is_not_an_archive_object(stray: str) -> None:
     assert parse_key(stray) is None
 
 
-def test_a_strict_subset_of_a_compacted_object_is_a_pending_compaction() -> None:
-    report = classify_overlaps(
-        [
-            ObjectOffsets(key(0, 9), range(10), compacted_from=2),
-            ObjectOffsets(key(0, 4), range(5)),
-            ObjectOffsets(key(5, 9), range(5, 10)),
-            ObjectOffsets(key(10, 14), range(10, 15)),
-        ]
-    )
-    assert [(p.key, p.covered_by) for p in report.pending] == [(key(0, 4), key(0, 9)), (key(5, 9), key(0, 9))]
-    assert report.duplicates == []
-    assert report.clean
+def test_identical_copies_are_duplicates_and_different_ones_conflicts() -> None:
+    same = {0: b"a", 1: b"b", 2: b"c"}
+    copies = find_copies({"x": same, "y": {1: b"b", 2: b"C", 3: b"d"}, "z": {9: b"z"}})
+    assert copies.duplicates == {1: ["x", "y"]}
+    assert copies.conflicts == {2: ["x", "y"]}
+    assert find_copies({"x": same, "y": {5: b"e"}}).duplicates == {}
 
 
-def test_a_subset_of_an_object_the_lambda_wrote_is_a_real_duplicate() -> None:
-    # A retry with wider batch boundaries leaves exactly this shape; nothing says one copy is meant to go.
-    report = classify_overlaps([ObjectOffsets(key(0, 9), range(10)), ObjectOffsets(key(0, 4), range(5))])
-    assert report.pending == []
-    assert [(d.keys, d.shared_offsets, d.first_shared, d.last_shared) for d in report.duplicates] == [
-        ((key(0, 4), key(0, 9)), 5, 0, 4)
-    ]
-    assert not report.clean
-
-
-def test_partial_overlaps_are_duplicates_even_between_compacted_objects() -> None:
-    report = classify_overlaps(
-        [ObjectOffsets(key(0, 5), range(6), compacted_from=2), ObjectOffsets(key(3, 9), range(3, 10), compacted_from=3)]
-    )
-    assert report.pending == []
-    assert [(d.shared_offsets, d.first_shared, d.last_shared) for d in report.duplicates] == [(3, 3, 5)]
-
-
-def test_interleaved_ranges_with_disjoint_offsets_do_not_overlap() -> None:
-    # Field partitioning: ranges intersect, offsets do not; only contents can tell.
-    report = classify_overlaps([ObjectOffsets(key(0, 8), [0, 4, 8]), ObjectOffsets(key(2, 6), [2, 6])])
-    assert report.pending == []
-    assert report.duplicates == []
-
-
-def test_the_same_offsets_in_other_groups_are_not_overlaps() -> None:
-    report = classify_overlaps(
-        [
-            ObjectOffsets(key(0, 9), range(10)),
-            ObjectOffsets(key(0, 9, partition=1, directory="topics/orders/partition=1"), range(10)),
-            ObjectOffsets(key(0, 9, directory="topics/orders/country=DE"), range(10)),
-            ObjectOffsets("dead-letter/orders/partition=0/x.json", range(10)),
-        ]
-    )
-    assert report.pending == []
-    assert report.duplicates == []
-
-
-def test_a_pending_object_is_reported_once_against_its_largest_coverer() -> None:
-    report = classify_overlaps(
-        [
-            ObjectOffsets(key(0, 4), range(5)),
-            ObjectOffsets(key(0, 9), range(10), compacted_from=2),
-            ObjectOffsets(key(0, 19), range(20), compacted_from=2),
-            ObjectOffsets(key(3, 24), range(3, 25)),  # a real duplicate of the big one, and of the leftovers
-        ]
-    )
-    assert [(p.key, p.covered_by) for p in report.pending] == [(key(0, 4), key(0, 19)), (key(0, 9), key(0, 19))]
-    assert [d.keys for d in report.duplicates] == [(key(0, 19), key(3, 24))]
+def test_a_record_digest_covers_every_field_and_ignores_how_the_timestamp_is_stored() -> None:
+    record = decode_record(varied_record("orders", 0, 7))
+    body = encode_records([record], codec="null", key="k")
+    (read_back,) = read_envelopes(body)
+    assert record_digest(read_back) == record_digest(record)
+    as_datetime = dict(record, timestamp=datetime(2024, 5, 1, 12, 51, 37, 123000, tzinfo=UTC))
+    assert record_digest(as_datetime) == record_digest(dict(record, timestamp=1714567897123))
+    # envelope v2 keeps an out-of-range timestamp in timestamp_raw: that is the value compared
+    assert record_digest(dict(record, timestamp=None, timestamp_raw=99)) == record_digest(dict(record, timestamp=99))
+    for name, other in (("value", b"x"), ("key", None), ("headers", []), ("timestamp_type", "LOG_APPEND_TIME")):
+        assert record_digest(dict(record, **{name: other})) != record_digest(record), name
+    assert record_digests(body) == {7: record_digest(record)}
 
 
 # -- container blocks -------------------------------------------------------------------------------------------------

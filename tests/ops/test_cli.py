@@ -26,9 +26,9 @@ def test_compact_cli_dry_run_then_compact_then_audit(aws: FakeAws, capsys: pytes
 
     assert compact.main(["--bucket", BUCKET, "--audit"]) == 0
     audit = json.loads(capsys.readouterr().out)
-    assert audit["records"] == 400
-    assert audit["duplicates"] == audit["pendingCompactions"] == []
-    assert audit["partitions"]["orders-0"]["missing_offsets"] == 0
+    assert audit["topics"]["orders"]["ArchivedRecords"] == 400
+    assert (audit["gapOffsets"], audit["duplicateOffsets"], audit["conflictOffsets"]) == (0, 0, 0)
+    assert [p["gaps"] for p in audit["partitions"]] == [[], []]
 
 
 def test_replay_cli_dry_run(aws: FakeAws, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,4 +1,5 @@
-"""Compaction of a real archive (written by the pipeline into moto S3): block copy, re-encode, crashes, races."""
+"""Compaction of a real archive (written by the pipeline into moto S3): block copy, re-encode, retry duplicates,
+conflicts, crashes, races."""
 
 from __future__ import annotations
 
@@ -12,66 +13,119 @@ from typing import Any
 import fastavro
 import pytest
 
-from archiver.encoding import sync_marker_for
+from archiver.encoding import encode_records, sync_marker_for
 from local import verify
 from tests.kafka_events import kafka_event, kafka_record
 from tests.ops.archive_builder import archive_batches, archived_records, varied_record
 from tests.unit.aws_fakes import BUCKET, FakeAws, make_archiver
-from tools.archive_index import audit_archive, fetch, list_archive, parse_key, read_offsets
+from tools.archive_audit import ArchiveAuditor
+from tools.archive_index import fetch, list_archive, parse_key, read_envelopes, read_offsets
 from tools.avro_blocks import read_container, write_container
 from tools.compact import CompactionConfig, Compactor, parse_duration, parse_size
 
 ALL_OFFSETS = {("orders", partition): set(range(200)) for partition in (0, 1)}
+MERGED = "topics/orders/partition=0/orders+0+00000000000000000000+00000000000000000199.avro"
 
 
 def compactor(s3: Any, **overrides: Any) -> Compactor:
     return Compactor(s3, CompactionConfig(bucket=BUCKET, **overrides))
 
 
+def held_offsets(aws: FakeAws) -> dict[tuple[str, int], set[int]]:
+    found: dict[tuple[str, int], set[int]] = {}
+    for item in list_archive(aws.s3, BUCKET, "topics/"):
+        fetched = fetch(aws.s3, BUCKET, item.key)
+        assert fetched is not None
+        found.setdefault((item.ref.topic_segment, item.ref.partition), set()).update(read_offsets(fetched.body))
+    return found
+
+
 def assert_no_gap(aws: FakeAws, expected: dict[tuple[str, int], set[int]] = ALL_OFFSETS) -> None:
-    audit = audit_archive(aws.s3, BUCKET, "topics/")
-    assert audit.offsets == expected
+    assert held_offsets(aws) == expected
 
 
 def assert_verify_clean(aws: FakeAws) -> None:
-    audit = audit_archive(aws.s3, BUCKET, "topics/")
-    assert audit.overlaps.duplicates == []
-    assert audit.overlaps.pending == []
-    # The completeness audit users run (python -m local.verify) agrees: no gaps, overlaps or leftovers.
+    """Both audits agree: every offset once, no duplicate, no conflict, nothing left for compaction."""
+    audit = ArchiveAuditor(aws.s3, BUCKET, "topics/").run()
+    assert audit.clean
+    assert [(p.duplicate_offsets, p.conflicts, p.redundant_objects) for p in audit.partitions] == [
+        (0, [], 0) for _ in audit.partitions
+    ]
     result = verify.audit(s3=aws.s3, bucket=BUCKET)
     assert result["complete"]
-    assert (result["overlapCount"], result["pendingCompactions"], result["duplicates"]) == (0, [], [])
+    assert (result["duplicateCount"], result["conflictCount"]) == (0, 0)
 
 
-def test_verify_reports_leftover_inputs_as_pending_compaction_not_overlap(aws: FakeAws) -> None:
+def retry_duplicates(aws: FakeAws) -> None:
+    """What a smaller retry leaves with conditional writes (tests/unit/test_conditional_writes.py): a try archived
+    0-19 and failed, the retry committed 0-9, the next batch 10-29 archived 10-19 again."""
+    archiver = make_archiver(aws)
+    archiver.archive(kafka_event([varied_record("orders", 0, offset) for offset in range(0, 20)]))
+    archiver.archive(kafka_event([varied_record("orders", 0, offset) for offset in range(0, 10)]))
+    archiver.archive(kafka_event([varied_record("orders", 0, offset) for offset in range(10, 30)]))
+
+
+def test_verify_reports_leftover_inputs_as_identical_duplicates(aws: FakeAws) -> None:
     archive_batches(aws, partitions=(0,))
     with pytest.raises(Crash):
         compactor(CrashingS3(aws.s3, "delete_objects", nth=1)).run()  # merged object written, no input deleted
 
     result = verify.audit(s3=aws.s3, bucket=BUCKET)
 
-    merged = "topics/orders/partition=0/orders+0+00000000000000000000+00000000000000000199.avro"
     assert result["complete"]
-    assert result["overlapCount"] == 0
-    assert result["duplicates"] == []
-    assert len(result["pendingCompactions"]) == 10
-    assert {item["coveredBy"] for item in result["pendingCompactions"]} == {merged}
+    assert result["duplicateCount"] == 200
+    assert result["conflictCount"] == 0
     (partition,) = result["partitions"]
     assert partition["archived"] == [[0, 199]]
-    assert "leftover compaction input(s)" in verify.text_summary(result)
+    assert MERGED in partition["duplicateObjects"]
+    assert "compaction keeps one" in verify.text_summary(result)
 
 
-def test_verify_reports_a_retry_with_other_batch_boundaries_as_a_duplicate(aws: FakeAws) -> None:
-    archive_batches(aws, partitions=(0,), batches=1, batch_size=20)
-    archive_batches(aws, partitions=(0,), batches=1, batch_size=10, start=10)  # offsets 10-19 again
+def test_retry_duplicates_are_reported_then_removed_by_compaction(aws: FakeAws) -> None:
+    retry_duplicates(aws)
+    before, copies = archived_records(aws)
+    assert copies == 2
 
     result = verify.audit(s3=aws.s3, bucket=BUCKET)
+    assert result["complete"]  # identical copies of the same records: nothing lost or conflicting
+    assert result["duplicateCount"] == 10
 
-    assert result["pendingCompactions"] == []
-    ((left, right),) = [tuple(item["keys"]) for item in result["duplicates"]]
-    assert {left, right} == set(aws.keys())
-    assert result["overlapCount"] == 10
-    assert result["complete"]  # byte-identical copies of the same records: nothing lost or conflicting
+    report = compactor(aws.s3).run()
+
+    assert report.duplicates_removed == 10
+    assert report.conflicts == []
+    assert aws.keys("topics/") == ["topics/orders/partition=0/orders+0+00000000000000000000+00000000000000000029.avro"]
+    assert archived_records(aws) == (before, 1)
+    assert_verify_clean(aws)
+
+
+def test_copies_that_differ_are_a_conflict_both_kept_and_reported(aws: FakeAws) -> None:
+    archive_batches(aws, partitions=(0,), batches=3)
+    # An object no retry could make: offset 25 again, with another value (e.g. written by hand or another tool).
+    forged = _envelope(varied_record("orders", 0, 25) | {"value": "Zm9yZ2Vk"})  # base64 of "forged"
+    key = "topics/orders/partition=0/orders+0+00000000000000000025.avro"
+    aws.s3.put_object(Bucket=BUCKET, Key=key, Body=encode_records([forged], codec="null", key=key))
+    written = aws.keys("topics/")
+
+    report = compactor(aws.s3).run()
+
+    assert [(c.offset, c.keys) for c in report.conflicts] == [
+        (25, ["topics/orders/partition=0/orders+0+00000000000000000020.avro", key])
+    ]
+    assert set(written) <= set(aws.keys("topics/"))  # neither copy deleted
+    assert [record["value"] for record in read_envelopes(aws.body(key))] == [b"forged"]
+    audit = ArchiveAuditor(aws.s3, BUCKET, "topics/").run()
+    assert not audit.clean
+    assert audit.partitions[0].conflicts == [
+        {"offset": 25, "keys": sorted(c for conflict in report.conflicts for c in conflict.keys)}
+    ]
+    assert not verify.audit(s3=aws.s3, bucket=BUCKET)["complete"]
+
+
+def _envelope(raw: dict[str, Any]) -> dict[str, Any]:
+    from archiver.decoding import decode_record
+
+    return decode_record(raw)
 
 
 @pytest.mark.parametrize("verify_offsets", [False, True])
@@ -83,7 +137,7 @@ def test_block_copy_merges_a_pipeline_archive_into_one_object_per_partition(aws:
     report = compactor(aws.s3, verify_offsets=verify_offsets).run()
 
     assert [merge.method for merge in report.merges] == ["copy", "copy"]
-    assert aws.keys() == [
+    assert aws.keys("topics/") == [
         "topics/orders/partition=0/orders+0+00000000000000000000+00000000000000000199.avro",
         "topics/orders/partition=1/orders+1+00000000000000000000+00000000000000000199.avro",
     ]
@@ -101,6 +155,7 @@ def test_block_copy_merges_a_pipeline_archive_into_one_object_per_partition(aws:
         "codec": "zstandard",
         "compacted-from": "10",
         "compaction-method": "copy",
+        "max-timestamp": head["Metadata"]["max-timestamp"],  # tested on its own below
     }
     container = read_container(aws.body(key))
     assert container.sync == sync_marker_for(key)
@@ -168,7 +223,6 @@ def test_target_size_packs_consecutive_objects_and_never_crosses_partition_paths
     for _ in range(3):  # later runs merge merged objects with what is left, still within the target
         report = compactor(aws.s3, target_bytes=target).run()
         for merge in report.merges:
-            assert merge.inputs >= 2
             assert merge.bytes_in <= target
             assert merge.bytes_out <= merge.bytes_in  # one header instead of several
         assert_no_gap(aws)
@@ -180,7 +234,8 @@ def test_target_size_packs_consecutive_objects_and_never_crosses_partition_paths
         # Consecutive, non-overlapping ranges that tile 0..199: nothing crossed into the other partition.
         assert refs[0].first_offset == 0
         assert refs[-1].last_offset == 199
-        assert all(a.last_offset + 1 == b.first_offset for a, b in itertools.pairwise(refs))
+        assert all(ref.last_offset is not None for ref in refs)  # every object renamed by its range
+        assert all(a.upper_bound + 1 == b.first_offset for a, b in itertools.pairwise(refs))
         assert {ref.partition for ref in refs} == {partition}
 
 
@@ -294,21 +349,15 @@ def test_a_crash_at_any_step_leaves_no_gap_and_a_rerun_cleans_up(
 
     assert crashing.calls == nth
     assert_no_gap(aws, {("orders", 0): set(range(200))})
-    audit = audit_archive(aws.s3, BUCKET, "topics/")
-    assert audit.overlaps.duplicates == []  # leftovers are pending compactions, not duplicates
-    merged = "topics/orders/partition=0/orders+0+00000000000000000000+00000000000000000199.avro"
+    audit = ArchiveAuditor(aws.s3, BUCKET, "topics/").run()
+    assert audit.partitions[0].conflicts == []  # leftovers are identical copies, never conflicts
     remaining = aws.keys()
-    planned = compactor(aws.s3, dry_run=True).run().planned
-    if merged in remaining:
-        assert {pending.covered_by for pending in audit.overlaps.pending} == {merged}
-        assert len(audit.overlaps.pending) == len(remaining) - 1
-        assert len([plan for plan in planned if "delete" in plan]) == len(remaining) - 1
-    else:
-        assert [len(plan["inputs"]) for plan in planned] == [10]
+    if MERGED in remaining:
+        assert audit.partitions[0].redundant_objects == len(remaining) - 1
 
     report = compactor(aws.s3).run()
 
-    assert aws.keys() == [merged]
+    assert aws.keys() == [MERGED]
     assert archived_records(aws) == (before, 1)
     assert_verify_clean(aws)
     if after and operation == "delete_objects":
@@ -396,49 +445,70 @@ def test_a_compactor_with_a_stale_listing_abandons_the_merge(aws: FakeAws) -> No
     assert archived_records(aws) == (before, 1)
 
 
-def test_a_lambda_retry_after_compaction_is_a_pending_compaction_that_a_rerun_removes(aws: FakeAws) -> None:
+def test_a_late_retry_after_compaction_is_removed_by_the_next_run(aws: FakeAws) -> None:
     archive_batches(aws, partitions=(0,))
     compactor(aws.s3).run()
-    # The event source retries an old batch: the Lambda rewrites one of the (deleted) small objects.
+    # The event source retries an old batch: the function writes one of the (deleted) small objects again.
     archive_batches(aws, partitions=(0,), batches=1, start=40)
-    audit = audit_archive(aws.s3, BUCKET, "topics/")
-    assert [pending.key for pending in audit.overlaps.pending] == [
-        "topics/orders/partition=0/orders+0+00000000000000000040+00000000000000000059.avro"
-    ]
-    assert audit.overlaps.duplicates == []
+    audit = ArchiveAuditor(aws.s3, BUCKET, "topics/").run()
+    assert (audit.partitions[0].duplicate_offsets, audit.partitions[0].redundant_objects) == (20, 1)
 
     report = compactor(aws.s3).run()
-    assert len(report.redundant_deleted) == 1
-    assert len(aws.keys()) == 1
+    assert report.redundant_deleted == ["topics/orders/partition=0/orders+0+00000000000000000040.avro"]
+    assert aws.keys() == [MERGED]
     assert_verify_clean(aws)
 
 
-def test_a_retry_with_other_batch_boundaries_is_a_real_duplicate_and_is_left_alone(aws: FakeAws) -> None:
-    archiver = make_archiver(aws)
-    archiver.archive(kafka_event([varied_record("orders", 0, offset) for offset in range(0, 10)]))
-    archiver.archive(kafka_event([varied_record("orders", 0, offset) for offset in range(0, 15)]))  # retry, wider
-    archiver.archive(kafka_event([varied_record("orders", 0, offset) for offset in range(15, 30)]))
-    written = aws.keys()
-
-    audit = audit_archive(aws.s3, BUCKET, "topics/")
-    assert [duplicate.keys for duplicate in audit.overlaps.duplicates] == [
-        (
-            "topics/orders/partition=0/orders+0+00000000000000000000+00000000000000000009.avro",
-            "topics/orders/partition=0/orders+0+00000000000000000000+00000000000000000014.avro",
-        )
-    ]
-    assert audit.overlaps.pending == []
-
-    report = compactor(aws.s3).run()
-    assert report.groups_with_duplicates == ["topics/orders/partition=0 (partition 0)"]
-    assert aws.keys() == written
-
-
-def test_groups_with_a_single_object_are_skipped(aws: FakeAws) -> None:
+def test_a_lone_object_the_function_wrote_is_renamed_by_its_range_once(aws: FakeAws) -> None:
     make_archiver(aws).archive(kafka_event([kafka_record("solo", 3, offset) for offset in range(5)]))
+    before, _ = archived_records(aws)
     report = compactor(aws.s3).run()
-    assert report.groups == 1
+    assert [(merge.inputs, merge.method) for merge in report.merges] == [(1, "copy")]
+    assert aws.keys("topics/") == ["topics/solo/partition=3/solo+3+00000000000000000000+00000000000000000004.avro"]
+    assert archived_records(aws) == (before, 1)
+
+    again = compactor(aws.s3).run()  # a compacted archive is left as it is
+    assert (again.merges, again.redundant_deleted, again.skipped) == ([], [], [])
+
+
+def test_a_merge_another_run_already_made_is_accepted(aws: FakeAws) -> None:
+    archive_batches(aws, partitions=(0,))
+    before, _ = archived_records(aws)
+
+    class OtherRunFirst(CrashingS3):
+        """Another compactor writes the very same merged object just before this one does."""
+
+        def put_object(self, **kwargs: Any) -> Any:
+            if not self.calls:
+                self.calls += 1
+                self._s3.put_object(**kwargs)
+            return self._s3.put_object(**kwargs)
+
+    report = compactor(OtherRunFirst(aws.s3, "none")).run()
     assert report.merges == []
+    assert len(report.redundant_deleted) == 10  # its inputs, next to the identical object the other run made
+    assert aws.keys() == [MERGED]
+    assert archived_records(aws) == (before, 1)
+
+
+def test_a_time_budget_stops_between_chunks_and_a_rerun_finishes(aws: FakeAws) -> None:
+    archive_batches(aws, partitions=(0, 1))
+    budget = iter([600.0, 0.0])  # enough for partition 0's merge, then nothing
+    first = Compactor(aws.s3, CompactionConfig(bucket=BUCKET), seconds_left=lambda: next(budget, 0.0)).run()
+    assert first.incomplete
+    assert len(first.merges) == 1
+    second = compactor(aws.s3).run()
+    assert not second.incomplete
+    assert len(aws.keys()) == 2
+    assert_no_gap(aws)
+
+
+def test_compaction_carries_the_newest_timestamp(aws: FakeAws) -> None:
+    archive_batches(aws, partitions=(0,))
+    heads = [aws.s3.head_object(Bucket=BUCKET, Key=key) for key in aws.keys("topics/")]
+    newest = max(int(head["Metadata"]["max-timestamp"]) for head in heads)
+    compactor(aws.s3).run()
+    assert aws.s3.head_object(Bucket=BUCKET, Key=MERGED)["Metadata"]["max-timestamp"] == str(newest)
 
 
 def test_cli_parsers() -> None:
@@ -446,6 +516,8 @@ def test_cli_parsers() -> None:
     assert parse_size("1000") == 1000
     assert parse_duration("2h") == timedelta(hours=2)
     assert parse_duration("30m") == timedelta(minutes=30)
+    with pytest.raises(ValueError, match="5 GiB"):
+        compactor(None, target_bytes=6 * 1024**3)
 
 
 # -- typed archives (values decoded with a schema; keys carry the schema fingerprint) --------------------------------

@@ -51,7 +51,7 @@ def test_handler_archives_the_documented_msk_event(
 ) -> None:
     result = handler.lambda_handler(load_event("msk.json"), lambda_context)
 
-    key = "topics/mytopic/partition=0/mytopic+0+00000000000000000015+00000000000000000015.avro"
+    key = "topics/mytopic/partition=0/mytopic+0+00000000000000000015.avro"
     assert aws.keys() == [key]
     assert result["keysWritten"] == [key]
     assert result["recordsArchived"] == 1

@@ -12,26 +12,38 @@ import pytest
 from archiver.decoding import decode_event
 from archiver.encoding import encode_records, fastavro_encode_records, load_envelope_schema, sync_marker_for
 from archiver.errors import ObjectKeyError
-from archiver.keys import archive_key, dead_letter_key
+from archiver.keys import archive_key, archive_name, dead_letter_key, dead_letter_ledger_key
 from archiver.settings import CODECS
 from tests.kafka_events import kafka_event, kafka_record
 
 
-def test_archive_key_layout_is_zero_padded_for_lexical_offset_order() -> None:
-    key = archive_key("topics/", "orders/partition=3", "orders", 3, 7, 1234)
-    assert key == "topics/orders/partition=3/orders+3+00000000000000000007+00000000000000001234.avro"
-    keys = [archive_key("", "t/partition=0", "t", 0, first, first + 9) for first in (5, 10, 100, 99, 1000)]
+def test_archive_key_names_the_first_offset_zero_padded_for_lexical_offset_order() -> None:
+    key = archive_key("topics/", "orders/partition=3", "orders", 3, 7)
+    assert key == "topics/orders/partition=3/orders+3+00000000000000000007.avro"
+    keys = [archive_key("", "t/partition=0", "t", 0, first) for first in (5, 10, 100, 99, 1000)]
     assert sorted(keys) == [keys[0], keys[1], keys[3], keys[2], keys[4]]
 
 
+def test_compacted_names_carry_the_last_offset_and_typed_ones_the_fingerprint_last() -> None:
+    assert archive_name("t", 0, 5, 9) == "t+0+00000000000000000005+00000000000000000009.avro"
+    assert archive_name("t", 0, 5, None, "0123456789abcdef") == "t+0+00000000000000000005+0123456789abcdef.avro"
+    assert archive_name("t", 0, 5, 9, "0123456789abcdef").endswith("+00000000000000000009+0123456789abcdef.avro")
+
+
 def test_archive_key_encodes_a_hostile_topic_in_the_file_name() -> None:
-    key = archive_key("", "..%2Fx/partition=0", "../x", 0, 1, 2)
-    assert key == "..%2Fx/partition=0/..%2Fx+0+00000000000000000001+00000000000000000002.avro"
+    key = archive_key("", "..%2Fx/partition=0", "../x", 0, 1)
+    assert key == "..%2Fx/partition=0/..%2Fx+0+00000000000000000001.avro"
 
 
 def test_keys_longer_than_s3_allows_raise() -> None:
     with pytest.raises(ObjectKeyError, match="1024-byte"):
-        archive_key("p/" * 400, "t/partition=0", "t" * 249, 0, 0, 1)
+        archive_key("p/" * 400, "t/partition=0", "t" * 249, 0, 0)
+
+
+def test_dead_letter_ledger_keys_name_the_dead_lettered_range() -> None:
+    assert dead_letter_ledger_key("a/b", 2, 7, 9) == (
+        "dead-letter/a%2Fb/partition=2/ledger/00000000000000000007-00000000000000000009.json"
+    )
 
 
 def test_dead_letter_keys_live_under_the_reserved_prefix() -> None:

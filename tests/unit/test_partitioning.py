@@ -120,7 +120,7 @@ def test_any_field_value_gives_one_safe_segment_and_a_valid_key(value: str) -> N
     assert segment not in (".", "..")
     assert len(segment) <= MAX_SEGMENT_LENGTH
     prefix = "archive/topics/"
-    key = archive_key(prefix, f"orders/country={segment}", "orders", 0, 0, 1)
+    key = archive_key(prefix, f"orders/country={segment}", "orders", 0, 0)
     assert key.startswith(prefix + "orders/country=")
     assert all(part not in ("", ".", "..") for part in key.split("/"))
     assert len(key.encode()) <= 1024

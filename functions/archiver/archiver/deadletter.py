@@ -25,10 +25,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from archiver.decoding import DecodedBatch, RecordFailure
 from archiver.errors import DeadLetterError
-from archiver.keys import dead_letter_key, offset_label
+from archiver.keys import dead_letter_key, dead_letter_ledger_key, offset_label
 from archiver.partitioning import encode_topic
 
 MESSAGE_VERSION = 1
+LEDGER_VERSION = 1
 MAX_MESSAGE_BYTES = 256 * 1024  # SQS's classic limit per message and per SendMessageBatch request
 MAX_BATCH_ENTRIES = 10  # SendMessageBatch's limit
 MAX_SEND_ATTEMPTS = 4  # our retries of entries SQS failed on its side, on top of the SDK's request retries
@@ -126,12 +127,40 @@ class DeadLetterQueue:
         self._bucket = bucket
 
     def send_all(self, letters: Sequence[DeadLetter]) -> list[str]:
-        """Send every letter (raising ``DeadLetterError`` if any cannot be). Returns the S3 keys of spilled bodies."""
+        """Send every letter (raising ``DeadLetterError`` if any cannot be). Returns the S3 keys of spilled bodies.
+
+        The ledger entries go first: the archive audit reads them from S3, never from the queue it must not consume.
+        """
+        self._record_in_ledger(letters)
         spilled: list[str] = []
         bodies = [self._message_body(letter, spilled) for letter in letters]
         for chunk in _chunks(bodies):
             self._send_chunk(chunk)
         return spilled
+
+    def _record_in_ledger(self, letters: Sequence[DeadLetter]) -> None:
+        """One small JSON object per topic-partition: which offsets this batch dead-lettered, and why.
+
+        S3 keeps it as long as the bucket's lifecycle says, beyond the queue's 14 days, so the audit can tell a
+        dead-lettered offset from a lost one at any time. Letters without usable coordinates are only on the queue.
+        """
+        by_partition: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        for letter in letters:
+            offset = letter.body.get("offset")
+            if letter.partition is None or type(offset) is not int:
+                continue
+            entry = {"offset": offset, "id": letter.record_id, "reason": letter.body["reason"]}
+            by_partition.setdefault((letter.topic, letter.partition), []).append(entry)
+        for (topic, partition), entries in by_partition.items():
+            entries.sort(key=lambda entry: entry["offset"])
+            key = dead_letter_ledger_key(topic, partition, entries[0]["offset"], entries[-1]["offset"])
+            document = {"version": LEDGER_VERSION, "topic": topic, "partition": partition, "deadLettered": entries}
+            try:
+                self._s3.put_object(
+                    Bucket=self._bucket, Key=key, Body=_json(document).encode("ascii"), ContentType="application/json"
+                )
+            except (ClientError, BotoCoreError) as error:
+                raise DeadLetterError(f"could not record dead letters at s3://{self._bucket}/{key}: {error}") from error
 
     def _message_body(self, letter: DeadLetter, spilled: list[str]) -> str:
         body = _json(letter.body)

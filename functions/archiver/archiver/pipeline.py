@@ -6,6 +6,7 @@ failure raises ``InfrastructureError`` so that the event source retries the batc
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from archiver.deadletter import DeadLetterQueue, dead_letters_for
 from archiver.decoding import Envelope, RecordFailure, decode_event
 from archiver.encoding import encode_records
-from archiver.errors import RecordError
+from archiver.errors import ArchiveWriteError, RecordError
 from archiver.keys import archive_key
 from archiver.partitioning import PartitionPath, build_partitioner
 from archiver.settings import Settings
@@ -44,6 +45,8 @@ class BatchSummary:
     records_received: int = 0
     records_archived: int = 0
     records_dead_lettered: int = 0
+    # Records of this batch that objects written before (by an earlier try of a retried batch) already hold.
+    records_already_archived: int = 0
     payload_bytes: int = 0
     bytes_written: int = 0
     keys_written: list[str] = field(default_factory=list)
@@ -66,6 +69,7 @@ class BatchSummary:
             "recordsReceived": self.records_received,
             "recordsArchived": self.records_archived,
             "recordsDeadLettered": self.records_dead_lettered,
+            "recordsAlreadyArchived": self.records_already_archived,
             "payloadBytes": self.payload_bytes,
             "bytesWritten": self.bytes_written,
             "objectsWritten": self.objects_written,
@@ -100,9 +104,8 @@ class Archiver:
             self._values.decode_batch(batch, event)  # values that cannot be typed join batch.failures
         groups, placement_failures = group_by_path(batch.records, self._partition_path)
         failures = batch.failures + placement_failures
-        objects = [item for group_key, records in groups.items() for item in self._encode_group(group_key, records)]
-
-        self._writer.write_all(objects)
+        runs = [run for group_key, records in groups.items() for run in self._runs(group_key, records)]
+        objects, already_archived = self._create_objects(runs)
         letters = dead_letters_for(batch, failures)
         spilled = self._dead_letters.send_all(letters)
 
@@ -110,6 +113,7 @@ class Archiver:
             event_source=batch.event_source,
             records_received=len(batch.records) + len(batch.failures),
             records_dead_lettered=len(letters),
+            records_already_archived=already_archived,
             payload_bytes=batch.payload_bytes,
             dead_letter_ids=[letter.record_id for letter in letters],
             dead_letter_payload_keys=spilled,
@@ -126,19 +130,53 @@ class Archiver:
             span.records += item.record_count
         return summary
 
-    def _encode_group(self, group_key: GroupKey, records: Sequence[Envelope]) -> list[ArchiveObject]:
+    def _runs(self, group_key: GroupKey, records: list[Envelope]) -> list[Run]:
         if self._values is None or not self._values.is_typed(group_key[0]):
-            return [self._encode(group_key, records)]
+            return [Run(group_key, records)]
         # One schema per object: a writer-schema change inside the group starts a new object.
-        return [self._encode(group_key, run, schema) for schema, run in self._values.runs(records)]
+        return [Run(group_key, run, schema) for schema, run in self._values.runs(records)]
 
-    def _encode(
-        self, group_key: GroupKey, records: Sequence[Envelope], schema: ValueSchema | None = None
-    ) -> ArchiveObject:
-        topic, partition, path = group_key
+    def _create_objects(self, runs: list[Run]) -> tuple[list[ArchiveObject], int]:
+        """Create one object per run; where a retried batch finds its key taken, write only what is missing.
+
+        Returns the objects created and how many records objects written earlier already held. Each round either
+        creates a run's object or drops at least the run's first record (the object at the taken key is named by
+        that offset and holds it), so the loop ends; an object that does not hold it is not ours, and raises.
+        """
+        created: list[ArchiveObject] = []
+        already_archived = 0
+        pending = runs
+        while pending:
+            objects = [self._encode(run) for run in pending]
+            retry: list[Run] = []
+            for run, item, made in zip(pending, objects, self._writer.create_all(objects), strict=True):
+                if made:
+                    created.append(item)
+                    continue
+                body, held = self._writer.existing(item.key)
+                if body == item.body:
+                    # This very object: an earlier try wrote it, or S3 stored our PUT but its answer was lost and
+                    # the SDK's retry of it found the key taken.
+                    created.append(item)
+                    continue
+                if item.first_offset not in held:
+                    raise ArchiveWriteError(
+                        f"s3://{self._settings.archive_bucket}/{item.key} exists but does not hold offset "
+                        f"{item.first_offset}: it was not written by this archiver; move it away"
+                    )
+                missing = [record for record in run.records if record["offset"] not in held]
+                already_archived += len(run.records) - len(missing)
+                if missing:
+                    retry.append(Run(run.group_key, missing, run.schema))
+            pending = retry
+        return created, already_archived
+
+    def _encode(self, run: Run) -> ArchiveObject:
+        topic, partition, path = run.group_key
+        records, schema = run.records, run.schema
         first, last = records[0]["offset"], records[-1]["offset"]
         fingerprint = None if schema is None else schema.fingerprint
-        key = archive_key(self._settings.archive_prefix, path, topic, partition, first, last, fingerprint)
+        key = archive_key(self._settings.archive_prefix, path, topic, partition, first, fingerprint)
         if schema is None:
             body = encode_records(records, codec=self._settings.codec, key=key)
         else:
@@ -152,7 +190,17 @@ class Archiver:
             last_offset=last,
             record_count=len(records),
             codec=self._settings.codec,
+            newest_timestamp=newest_timestamp(records, now_ms=int(time.time() * 1000)),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """The records of one object: a group in offset order, and the writer schema of a typed topic's run."""
+
+    group_key: GroupKey
+    records: Sequence[Envelope]
+    schema: ValueSchema | None = None
 
 
 def group_by_path(
@@ -171,6 +219,19 @@ def group_by_path(
     for group in groups.values():
         group.sort(key=_offset)  # AWS delivers each partition in order; sorting makes that a guarantee
     return groups, failures
+
+
+def newest_timestamp(records: Sequence[Envelope], *, now_ms: int) -> int | None:
+    """The newest record timestamp no later than ``now_ms`` + 5 minutes, or None.
+
+    Freshness (the archive audit) is "now minus the newest archived timestamp"; a producer's clock running ahead,
+    or garbage such as microseconds written as milliseconds, must not make a stalled archive look fresh.
+    """
+    limit = now_ms + FUTURE_TOLERANCE_MS
+    return max((ts for record in records if 0 <= (ts := record["timestamp"]) <= limit), default=None)
+
+
+FUTURE_TOLERANCE_MS = 5 * 60 * 1000
 
 
 def _offset(record: Envelope) -> int:

@@ -1,7 +1,15 @@
-"""Archive objects -> S3. Any failure after the SDK's own retries raises ``ArchiveWriteError``."""
+"""Archive objects -> S3, each created once with a conditional write. Failures after the SDK's retries raise
+``ArchiveWriteError``.
+
+Every object is put with ``If-None-Match: *``, so it is created only if its key is free: nothing the function writes
+ever replaces an object, and an object can never be replaced by one with fewer records. A key that is taken means a
+retry of a batch that was partly or wholly archived before (keys are named by the first offset, ``archiver.keys``);
+``existing`` tells the pipeline which of its records that object already holds.
+"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -10,10 +18,15 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from archiver.errors import ArchiveWriteError
+from archiver.reading import read_offsets
 
 CONTENT_TYPE = "application/avro"
 # Objects of one batch are independent; a few parallel PUTs hide S3's per-request latency.
 MAX_PARALLEL_PUTS = 8
+# S3 answers 409 ConditionalRequestConflict when a conditional write races another write or delete of the same key;
+# AWS's guidance is to retry. Three short tries, then the batch fails and the event source retries it.
+CONFLICT_ATTEMPTS = 3
+CONFLICT_BACKOFF_S = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +41,7 @@ class ArchiveObject:
     last_offset: int
     record_count: int
     codec: str
+    newest_timestamp: int | None = None  # for the object's metadata (see object_metadata)
 
 
 class ArchiveWriter:
@@ -37,39 +51,88 @@ class ArchiveWriter:
         self._s3 = s3_client
         self._bucket = bucket
 
-    def write_all(self, objects: Sequence[ArchiveObject]) -> None:
-        """Put every object, or raise ``ArchiveWriteError`` for the first that failed."""
+    def create_all(self, objects: Sequence[ArchiveObject]) -> list[bool]:
+        """Create every object whose key is free; per object, True if created, False if the key was taken.
+
+        Raises ``ArchiveWriteError`` for the first that failed otherwise.
+        """
         if len(objects) <= 1:
-            for item in objects:
-                self.put(item)
-            return
+            return [self.create(item) for item in objects]
         with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_PUTS, len(objects))) as pool:
             # list() re-raises the first exception from any worker.
-            list(pool.map(self.put, objects))
+            return list(pool.map(self.create, objects))
 
-    def put(self, item: ArchiveObject) -> None:
+    def create(self, item: ArchiveObject) -> bool:
+        """Put ``item`` if its key is free: True if this call created it, False if an object already had the key."""
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            try:
+                self._s3.put_object(
+                    Bucket=self._bucket,
+                    Key=item.key,
+                    Body=item.body,
+                    ContentType=CONTENT_TYPE,
+                    IfNoneMatch="*",
+                    Metadata=object_metadata(
+                        item.partition,
+                        item.first_offset,
+                        item.last_offset,
+                        item.record_count,
+                        item.codec,
+                        newest_timestamp=item.newest_timestamp,
+                    ),
+                )
+                return True
+            except ClientError as error:
+                code = _error_code(error)
+                if code == "PreconditionFailed":
+                    return False
+                if code == "ConditionalRequestConflict" and attempt < CONFLICT_ATTEMPTS:
+                    time.sleep(CONFLICT_BACKOFF_S * attempt)
+                    continue
+                raise ArchiveWriteError(f"could not write s3://{self._bucket}/{item.key}: {error}") from error
+            except BotoCoreError as error:
+                raise ArchiveWriteError(f"could not write s3://{self._bucket}/{item.key}: {error}") from error
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def existing(self, key: str) -> tuple[bytes, set[int]]:
+        """The bytes of the object at ``key`` (a conditional write just found it) and the offsets it holds."""
         try:
-            self._s3.put_object(
-                Bucket=self._bucket,
-                Key=item.key,
-                Body=item.body,
-                ContentType=CONTENT_TYPE,
-                Metadata=object_metadata(
-                    item.partition, item.first_offset, item.last_offset, item.record_count, item.codec
-                ),
-            )
+            body: bytes = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
         except (ClientError, BotoCoreError) as error:
-            raise ArchiveWriteError(f"could not write s3://{self._bucket}/{item.key}: {error}") from error
+            raise ArchiveWriteError(f"could not read s3://{self._bucket}/{key}, which exists: {error}") from error
+        try:
+            return body, set(read_offsets(body))
+        except Exception as error:  # any decoding failure: a foreign or damaged object
+            # Not ours to judge or replace: fail the batch so a person looks, rather than guess what it holds.
+            raise ArchiveWriteError(f"s3://{self._bucket}/{key} exists but is not a readable archive object") from error
+
+
+def _error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
 
 
 def object_metadata(
-    partition: int, first_offset: int, last_offset: int, record_count: int, codec: str
+    partition: int,
+    first_offset: int,
+    last_offset: int,
+    record_count: int,
+    codec: str,
+    *,
+    newest_timestamp: int | None = None,
 ) -> dict[str, str]:
-    """An archive object's S3 user metadata: lets verify and operators see its contents without reading it."""
-    return {
+    """An archive object's S3 user metadata: lets verify, compaction, the audit and operators see what it holds
+    without reading it. ``max-timestamp`` is the newest record timestamp (ms) not in the future when written: the
+    audit's freshness."""
+    metadata = {
         "partition": str(partition),
         "first-offset": str(first_offset),
         "last-offset": str(last_offset),
         "record-count": str(record_count),
         "codec": codec,
     }
+    if newest_timestamp is not None:
+        metadata[MAX_TIMESTAMP] = str(newest_timestamp)
+    return metadata
+
+
+MAX_TIMESTAMP = "max-timestamp"
