@@ -37,7 +37,7 @@ from infra import FUNCTION_DIR, PROJECT_ROOT
 from infra.bundling import bundle_function
 from infra.config import Architecture, MaintenanceConfig
 from infra.nag import acknowledge, acknowledge_wildcard_resources
-from tools.maintenance import MaintenanceSettings
+from tools.maintenance import SETTLE_SLACK_SECONDS, MaintenanceSettings
 
 MAINTENANCE_DIR = PROJECT_ROOT / "functions" / "maintenance"
 RUNTIME = lambda_.Runtime.PYTHON_3_13
@@ -134,6 +134,7 @@ class ArchiveMaintenance(NestedStack):
             target_bytes=compaction.target_size_mib * 1024 * 1024,
             min_age_seconds=compaction.min_age_minutes * 60,
             work_queue_url=self.work_queue.queue_url if self.work_queue is not None else None,
+            audit_settle_seconds=(compaction.min_age_minutes * 60 + SETTLE_SLACK_SECONDS if compaction.enabled else 0),
         )
         if compaction.enabled:
             self._compaction(config)
