@@ -1,0 +1,121 @@
+"""The host executor enforces the function timeout as Lambda does: the invocation ends *at* the timeout with
+``Sandbox.Timedout``, whatever the function is doing -- waiting on a hung S3 call or frozen outright (SIGSTOP) --
+and whether its event fits in a pipe buffer (64 KiB) or not.
+
+The function deployed in LocalStack is invoked directly (Lambda ``Invoke``, one attempt, as the emulator does). The
+hung S3 call is ``local/faults.py`` holding the function's PUTs (its ``AWS_ENDPOINT_URL_S3`` points at the proxy);
+the frozen runtime is the executor's own host process, stopped with SIGSTOP.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from local.esm import events
+from local.faults import FaultProxy, Rule, function_processes, s3_put
+from tests.e2e.conftest import Deployed, function_configuration
+
+pytestmark = pytest.mark.e2e
+
+TIMEOUT_S = 3
+# Invoke's own round trip through LocalStack, the kill and the error reply: what "at the timeout" may add.
+MARGIN_S = 1.5
+PIPE_BUFFER = 64 * 1024
+
+
+def kafka_event(topic: str, *, records: int, value_bytes: int) -> bytes:
+    batch = [
+        events.KafkaRecord(
+            topic=topic,
+            partition=0,
+            offset=offset,
+            timestamp=1_700_000_000_000 + offset,
+            key=b"k",
+            value=json.dumps({"n": offset, "pad": "x" * value_bytes}).encode(),
+        )
+        for offset in range(records)
+    ]
+    return events.encode_event(events.build_event(batch, events.EventSource(bootstrap_servers="127.0.0.1:9092")))
+
+
+EVENTS = {
+    "small": {"records": 3, "value_bytes": 300},  # ~1.6 KB
+    "large": {"records": 80, "value_bytes": 1000},  # ~110 KB: more than a pipe buffer
+}
+
+
+def invoke(deployed: Deployed, payload: bytes) -> tuple[float, dict[str, Any], str | None]:
+    """Seconds the Invoke took, the response body and FunctionError. One attempt, no SDK retry."""
+    client = deployed.client("lambda", read_timeout=120, retries={"total_max_attempts": 1})
+    started = time.monotonic()
+    response = client.invoke(FunctionName=deployed.function, Payload=payload, LogType="Tail")
+    elapsed = time.monotonic() - started
+    body = json.loads(response["Payload"].read() or b"null")
+    return elapsed, body if isinstance(body, dict) else {}, response.get("FunctionError")
+
+
+@pytest.fixture
+def short_timeout(local_stack: Deployed, fault_proxy: FaultProxy) -> Iterator[FaultProxy]:
+    """The function with a 3 s timeout and its S3 calls through the fault proxy, warmed up (one process running)."""
+    with function_configuration(local_stack, timeout=TIMEOUT_S, AWS_ENDPOINT_URL_S3=fault_proxy.url):
+        _, body, error = invoke(local_stack, kafka_event("e2e-timeout-warmup", records=1, value_bytes=10))
+        assert error is None, body
+        yield fault_proxy
+
+
+@pytest.mark.parametrize("size", sorted(EVENTS))
+def test_a_hung_s3_call_ends_at_the_timeout(local_stack: Deployed, short_timeout: FaultProxy, size: str) -> None:
+    payload = kafka_event(f"e2e-hung-{size}", **EVENTS[size])
+    assert (len(payload) > PIPE_BUFFER) == (size == "large")
+    short_timeout.add(Rule(s3_put, delay_s=30, drop=True))  # S3 holds every PUT for 30 s
+
+    elapsed, body, error = invoke(local_stack, payload)
+
+    assert error == "Unhandled", body
+    assert body["errorType"] == "Sandbox.Timedout", body
+    assert f"Task timed out after {TIMEOUT_S:.2f} seconds" in body["errorMessage"]
+    assert TIMEOUT_S <= elapsed < TIMEOUT_S + MARGIN_S, f"{size} event: the invocation took {elapsed:.2f} s"
+
+
+@pytest.mark.parametrize("size", sorted(EVENTS))
+def test_a_frozen_runtime_ends_at_the_timeout(local_stack: Deployed, short_timeout: FaultProxy, size: str) -> None:
+    if local_stack.localstack_pid is None:
+        pytest.skip("LocalStack is external (AWS_ENDPOINT_URL): its function processes are not ours to stop")
+    payload = kafka_event(f"e2e-frozen-{size}", **EVENTS[size])
+    assert (len(payload) > PIPE_BUFFER) == (size == "large")
+    frozen = function_processes(local_stack.function, local_stack.localstack_pid)
+    assert frozen, "the warmed-up function has no host process"
+    for pid in frozen:
+        os.kill(pid, signal.SIGSTOP)
+    # Should the executor not kill them, they are continued after 15 s so that the test fails instead of hanging.
+    thaw = threading.Timer(15, lambda: [_continue(pid) for pid in frozen])
+    thaw.start()
+    try:
+        elapsed, body, error = invoke(local_stack, payload)
+    finally:
+        thaw.cancel()
+        for pid in frozen:
+            _continue(pid)
+
+    assert error == "Unhandled", body
+    assert body["errorType"] == "Sandbox.Timedout", body
+    assert TIMEOUT_S <= elapsed < TIMEOUT_S + MARGIN_S, f"{size} event: the invocation took {elapsed:.2f} s"
+    # The frozen process was killed, and the next invocation gets a fresh one that works.
+    assert not set(frozen) & set(function_processes(local_stack.function, local_stack.localstack_pid))
+    _, body, error = invoke(local_stack, kafka_event(f"e2e-after-{size}", records=2, value_bytes=10))
+    assert error is None, body
+    assert body["recordsArchived"] == 2
+
+
+def _continue(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):  # killed by the executor, as it should be
+        os.kill(pid, signal.SIGCONT)
