@@ -24,6 +24,7 @@ import fastavro
 import pytest
 
 from local import aws, config, deploy, stack, verify
+from local.esm import events
 from local.faults import FaultProxy
 
 INSTANCE = "e2e"
@@ -219,6 +220,33 @@ def committed(deployed: Deployed, topic: str, partitions: int) -> dict[int, int]
         return {tp.partition: tp.offset for tp in offsets}
     finally:
         consumer.close()
+
+
+def kafka_event(topic: str, *, records: int, value_bytes: int, partitions: int = 1, first_offset: int = 0) -> bytes:
+    """A self-managed Kafka event as the event source sends it: ``records`` per partition, JSON values."""
+    batch = [
+        events.KafkaRecord(
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            timestamp=1_700_000_000_000 + offset,
+            key=b"k",
+            value=json.dumps({"n": offset, "pad": "x" * value_bytes}).encode(),
+        )
+        for partition in range(partitions)
+        for offset in range(first_offset, first_offset + records)
+    ]
+    return events.encode_event(events.build_event(batch, events.EventSource(bootstrap_servers="127.0.0.1:9092")))
+
+
+def invoke(deployed: Deployed, payload: bytes) -> tuple[float, dict[str, Any], str | None]:
+    """Invoke the deployed function once (no SDK retry): seconds taken, the response body and FunctionError."""
+    client = deployed.client("lambda", read_timeout=300, retries={"total_max_attempts": 1})
+    started = time.monotonic()
+    response = client.invoke(FunctionName=deployed.function, Payload=payload, LogType="Tail")
+    elapsed = time.monotonic() - started
+    body = json.loads(response["Payload"].read() or b"null")
+    return elapsed, body if isinstance(body, dict) else {}, response.get("FunctionError")
 
 
 @contextlib.contextmanager

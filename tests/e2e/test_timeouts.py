@@ -10,19 +10,15 @@ the frozen runtime is the executor's own host process, stopped with SIGSTOP.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import threading
-import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
-from local.esm import events
 from local.faults import FaultProxy, Rule, function_processes, s3_put
-from tests.e2e.conftest import Deployed, function_configuration
+from tests.e2e.conftest import Deployed, function_configuration, invoke, kafka_event
 
 pytestmark = pytest.mark.e2e
 
@@ -32,35 +28,10 @@ MARGIN_S = 1.5
 PIPE_BUFFER = 64 * 1024
 
 
-def kafka_event(topic: str, *, records: int, value_bytes: int) -> bytes:
-    batch = [
-        events.KafkaRecord(
-            topic=topic,
-            partition=0,
-            offset=offset,
-            timestamp=1_700_000_000_000 + offset,
-            key=b"k",
-            value=json.dumps({"n": offset, "pad": "x" * value_bytes}).encode(),
-        )
-        for offset in range(records)
-    ]
-    return events.encode_event(events.build_event(batch, events.EventSource(bootstrap_servers="127.0.0.1:9092")))
-
-
 EVENTS = {
     "small": {"records": 3, "value_bytes": 300},  # ~1.6 KB
     "large": {"records": 80, "value_bytes": 1000},  # ~110 KB: more than a pipe buffer
 }
-
-
-def invoke(deployed: Deployed, payload: bytes) -> tuple[float, dict[str, Any], str | None]:
-    """Seconds the Invoke took, the response body and FunctionError. One attempt, no SDK retry."""
-    client = deployed.client("lambda", read_timeout=120, retries={"total_max_attempts": 1})
-    started = time.monotonic()
-    response = client.invoke(FunctionName=deployed.function, Payload=payload, LogType="Tail")
-    elapsed = time.monotonic() - started
-    body = json.loads(response["Payload"].read() or b"null")
-    return elapsed, body if isinstance(body, dict) else {}, response.get("FunctionError")
 
 
 @pytest.fixture
@@ -97,14 +68,13 @@ def test_a_frozen_runtime_ends_at_the_timeout(local_stack: Deployed, short_timeo
     for pid in frozen:
         os.kill(pid, signal.SIGSTOP)
     # Should the executor not kill them, they are continued after 15 s so that the test fails instead of hanging.
-    thaw = threading.Timer(15, lambda: [_continue(pid) for pid in frozen])
+    thaw = threading.Timer(15, _continue, args=(frozen,))
     thaw.start()
     try:
         elapsed, body, error = invoke(local_stack, payload)
     finally:
         thaw.cancel()
-        for pid in frozen:
-            _continue(pid)
+        _continue(frozen)
 
     assert error == "Unhandled", body
     assert body["errorType"] == "Sandbox.Timedout", body
@@ -116,6 +86,7 @@ def test_a_frozen_runtime_ends_at_the_timeout(local_stack: Deployed, short_timeo
     assert body["recordsArchived"] == 2
 
 
-def _continue(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError):  # killed by the executor, as it should be
-        os.kill(pid, signal.SIGCONT)
+def _continue(pids: list[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):  # killed by the executor, as it should be
+            os.kill(pid, signal.SIGCONT)
