@@ -51,6 +51,12 @@ class Deployed:
     def queue_url(self) -> str:
         return str(self.outputs["queue_url"])
 
+    @property
+    def on_failure_queue_url(self) -> str | None:
+        """The event source's on-failure queue, when the stack has one apart from the dead-letter queue."""
+        url = self.outputs.get("on_failure_queue_url")
+        return str(url) if url else None
+
 
 @pytest.fixture(scope="session")
 def local_stack() -> Iterator[Deployed]:
@@ -185,7 +191,10 @@ def object_keys(deployed: Deployed, topic: str) -> list[str]:
 
 def dead_letters(deployed: Deployed, topic: str) -> list[dict[str, Any]]:
     """DLQ messages about ``topic`` (the function's per-record letters and the emulator's on-failure records)."""
-    messages = verify.peek_queue(deployed.client("sqs"), deployed.queue_url, visibility_timeout=2)
+    sqs = deployed.client("sqs")
+    messages = verify.peek_queue(sqs, deployed.queue_url, visibility_timeout=2)
+    if deployed.on_failure_queue_url:
+        messages += verify.peek_queue(sqs, deployed.on_failure_queue_url, visibility_timeout=2)
     mine = []
     for body in messages:
         if body.get("topic") == topic or any(
@@ -195,7 +204,7 @@ def dead_letters(deployed: Deployed, topic: str) -> list[dict[str, Any]]:
     return mine
 
 
-def audit(deployed: Deployed, topic: str) -> dict[str, Any]:
+def audit(deployed: Deployed, topic: str, bootstrap: str | None = None) -> dict[str, Any]:
     """The completeness audit of ``topic`` against everything produced (high watermark) and the committed offsets."""
     return verify.audit(
         s3=deployed.client("s3"),
@@ -203,7 +212,8 @@ def audit(deployed: Deployed, topic: str) -> dict[str, Any]:
         prefix=f"topics/{topic}/",
         sqs=deployed.client("sqs"),
         queue_url=deployed.queue_url,
-        bootstrap=deployed.endpoints.kafka_bootstrap,
+        on_failure_queue_url=deployed.on_failure_queue_url,
+        bootstrap=bootstrap or deployed.endpoints.kafka_bootstrap,
         topics=[topic],
         group=f"{topic}-group",
         expect="high",
