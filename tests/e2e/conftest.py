@@ -23,7 +23,7 @@ from typing import Any
 import fastavro
 import pytest
 
-from local import aws, config, deploy, stack, verify
+from local import aws, config, deploy, produce, stack, verify
 from local.esm import events
 from local.faults import FaultProxy
 
@@ -96,11 +96,9 @@ class EmulatorRun:
         return self.of("stopped")[-1]
 
 
-def emulator_command(topic: str, *args: str) -> list[str]:
+def emulator_args(topic: str, *args: str) -> list[str]:
+    """``python -m local.esm`` arguments for ``topic``, with its own consumer group ``<topic>-group``."""
     return [
-        sys.executable,
-        "-m",
-        "local.esm",
         "--instance",
         INSTANCE,
         "--topics",
@@ -111,6 +109,10 @@ def emulator_command(topic: str, *args: str) -> list[str]:
         "1",
         *args,
     ]
+
+
+def emulator_command(topic: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", "local.esm", *emulator_args(topic, *args)]
 
 
 def start_emulator(topic: str, *args: str) -> subprocess.Popen[str]:
@@ -221,10 +223,53 @@ def audit(deployed: Deployed, topic: str, bootstrap: str | None = None) -> dict[
     )
 
 
-def committed(deployed: Deployed, topic: str, partitions: int) -> dict[int, int]:
+def produce_into(deployed: Deployed, topic: str, bootstrap: str | None = None, **kwargs: Any) -> list[produce.Produced]:
+    return produce.produce_orders(bootstrap or deployed.endpoints.kafka_bootstrap, topic, **kwargs)
+
+
+def log_end(produced: list[produce.Produced]) -> dict[int, int]:
+    ends: dict[int, int] = {}
+    for item in produced:
+        ends[item.partition] = max(ends.get(item.partition, 0), item.offset + 1)
+    return ends
+
+
+def assert_archive_matches(
+    deployed: Deployed,
+    topic: str,
+    produced: list[produce.Produced],
+    *,
+    exactly_once: bool,
+    bootstrap: str | None = None,
+) -> None:
+    """The full archive check: S3 holds every non-poison record with its key and value; the DLQ holds the poison
+    ones; the audit against everything produced is complete (no gaps, nothing only in Kafka, no conflicts)."""
+    records = archived(deployed, topic)
+    expected = {(p.partition, p.offset): p for p in produced if p.kind != "poison"}
+    assert set(records) == set(expected)
+    for coordinates, item in expected.items():
+        copies = records[coordinates]
+        if exactly_once:
+            assert len(copies) == 1, f"{coordinates} archived {len(copies)} times: {[c['_key'] for c in copies]}"
+        for record in copies:
+            assert record["key"] == (item.key.encode() if item.key is not None else None)
+            assert record["value"] == (item.value.encode() if item.value is not None else None)
+    poison = sorted((p.partition, p.offset) for p in produced if p.kind == "poison")
+    letters = [letter for letter in dead_letters(deployed, topic) if "KafkaBatchInfo" not in letter]
+    assert sorted({(letter["partition"], letter["offset"]) for letter in letters}) == poison
+    assert {letter["reason"] for letter in letters} <= {"undecodable-record"}
+    result = audit(deployed, topic, bootstrap)
+    assert result["complete"], result
+    assert result["conflictCount"] == 0, result
+    if exactly_once:
+        assert result["overlapCount"] == 0, result
+
+
+def committed(deployed: Deployed, topic: str, partitions: int, bootstrap: str | None = None) -> dict[int, int]:
     from confluent_kafka import Consumer, TopicPartition
 
-    consumer = Consumer({"bootstrap.servers": deployed.endpoints.kafka_bootstrap, "group.id": f"{topic}-group"})
+    servers = bootstrap or deployed.endpoints.kafka_bootstrap
+    consumer = Consumer({"bootstrap.servers": servers, "group.id": f"{topic}-group"})
     try:
         offsets = consumer.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
         return {tp.partition: tp.offset for tp in offsets}
