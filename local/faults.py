@@ -17,10 +17,11 @@ that run a function inside a LocalStack started by ``local.stack``, so a test ca
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -131,6 +132,11 @@ class FaultProxy:
 
             def log_message(self, format: str, *args: Any) -> None:
                 """Quiet."""
+
+            def handle(self) -> None:
+                # The client may be gone before its answer (a killed emulator, a function past its timeout).
+                with contextlib.suppress(ConnectionError):
+                    super().handle()
 
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -250,3 +256,25 @@ def function_processes(function_name: str, localstack_pid: int) -> list[int]:
         if wanted in environment:
             found.append(pid)
     return found
+
+
+@contextlib.contextmanager
+def function_configuration(
+    lambda_client: Any, function: str, *, timeout: int | None = None, **environment: str
+) -> Iterator[None]:
+    """Change a deployed function's timeout and/or add environment variables (e.g. ``AWS_ENDPOINT_URL_S3`` pointing at
+    a ``FaultProxy``) for the block, then restore them. LocalStack starts fresh execution environments for it."""
+    original = lambda_client.get_function_configuration(FunctionName=function)
+    variables = original["Environment"]["Variables"]
+    change: dict[str, Any] = {"Environment": {"Variables": {**variables, **environment}}}
+    if timeout is not None:
+        change["Timeout"] = timeout
+    lambda_client.update_function_configuration(FunctionName=function, **change)
+    lambda_client.get_waiter("function_updated_v2").wait(FunctionName=function)
+    try:
+        yield
+    finally:
+        lambda_client.update_function_configuration(
+            FunctionName=function, Environment={"Variables": variables}, Timeout=original["Timeout"]
+        )
+        lambda_client.get_waiter("function_updated_v2").wait(FunctionName=function)

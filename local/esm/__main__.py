@@ -50,6 +50,12 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--retry-seed", type=int, default=None, help="seed of --retry-batching vary's batch sizes")
     p.add_argument(
+        "--retry-backoff-max",
+        type=float,
+        default=10.0,
+        help="seconds: the retry backoff doubles from 0.5 s up to this (default 10)",
+    )
+    p.add_argument(
         "--session-timeout-ms",
         type=int,
         default=6000,
@@ -142,6 +148,7 @@ def build(args: argparse.Namespace) -> Emulator:
         until_idle_s=args.until_idle,
         progress_interval_s=args.progress_interval,
         pause_before_commit_s=args.pause_before_commit,
+        retry_backoff_max_s=args.retry_backoff_max,
         retry_batching=args.retry_batching,
         retry_seed=args.retry_seed,
         session_timeout_ms=args.session_timeout_ms,

@@ -23,7 +23,7 @@ from typing import Any
 import fastavro
 import pytest
 
-from local import aws, config, deploy, produce, stack, verify
+from local import aws, config, deploy, faults, produce, stack, verify
 from local.esm import events
 from local.faults import FaultProxy
 
@@ -307,21 +307,8 @@ def invoke(deployed: Deployed, payload: bytes) -> tuple[float, dict[str, Any], s
 @contextlib.contextmanager
 def function_configuration(deployed: Deployed, *, timeout: int | None = None, **environment: str) -> Iterator[None]:
     """Change the deployed function's timeout and/or add environment variables for the block, then restore them."""
-    lam = deployed.client("lambda")
-    original = lam.get_function_configuration(FunctionName=deployed.function)
-    variables = original["Environment"]["Variables"]
-    change: dict[str, Any] = {"Environment": {"Variables": {**variables, **environment}}}
-    if timeout is not None:
-        change["Timeout"] = timeout
-    lam.update_function_configuration(FunctionName=deployed.function, **change)
-    lam.get_waiter("function_updated_v2").wait(FunctionName=deployed.function)
-    try:
+    with faults.function_configuration(deployed.client("lambda"), deployed.function, timeout=timeout, **environment):
         yield
-    finally:
-        lam.update_function_configuration(
-            FunctionName=deployed.function, Environment={"Variables": variables}, Timeout=original["Timeout"]
-        )
-        lam.get_waiter("function_updated_v2").wait(FunctionName=deployed.function)
 
 
 @pytest.fixture
