@@ -70,14 +70,9 @@ class Channel:
     def send(self, message: dict[str, Any], deadline: float) -> str | None:
         """Write one line. None when written, else ``TIMEOUT`` or ``CLOSED`` (the process is gone)."""
         data = (json.dumps(message) + "\n").encode()
-        poller = select.poll()
-        poller.register(self._write_fd, select.POLLOUT)
         while data:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if not self._ready(self._write_fd, select.POLLOUT, deadline):
                 return self.TIMEOUT
-            if not poller.poll(remaining * 1000):
-                continue
             try:
                 data = data[os.write(self._write_fd, data) :]
             except BlockingIOError:
@@ -88,14 +83,9 @@ class Channel:
 
     def receive(self, deadline: float) -> dict[str, Any] | str:
         """The next JSON object, or ``TIMEOUT`` / ``CLOSED`` (end of stream)."""
-        poller = select.poll()
-        poller.register(self._read_fd, select.POLLIN)
         while b"\n" not in self._buffer:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if not self._ready(self._read_fd, select.POLLIN, deadline):
                 return self.TIMEOUT
-            if not poller.poll(remaining * 1000):
-                continue
             try:
                 chunk = os.read(self._read_fd, 1 << 16)
             except BlockingIOError:
@@ -108,6 +98,18 @@ class Channel:
         line, self._buffer = self._buffer.split(b"\n", 1)
         value = json.loads(line)
         return value if isinstance(value, dict) else self.CLOSED
+
+    @staticmethod
+    def _ready(fd: int, event: int, deadline: float) -> bool:
+        """Wait until ``fd`` is ready for ``event`` (or hung up); False once the deadline has passed."""
+        poller = select.poll()
+        poller.register(fd, event)
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            if poller.poll(remaining * 1000):
+                return True
 
     def close(self) -> None:
         for fd in (self._write_fd, self._read_fd):
