@@ -14,7 +14,7 @@ one chunk per fault, while the event-source-mapping emulator archives them with 
 * the function's S3 connections dropped, S3 ``503 SlowDown``, dead-letter-queue sends refused, a function timeout
   (an S3 PUT held past it), Lambda Invoke throttled (``429``);
 * LocalStack frozen (SIGSTOP/SIGCONT of its process group, the function processes included);
-* a commit the broker refuses (the emulator frozen past its session timeout between an invocation and its commit).
+* a commit the broker refuses (the emulator frozen past its session timeout while its function runs).
 
 The function's S3 and SQS endpoints point at one ``FaultProxy`` and the emulator's at another (Invoke), for the
 duration; the function's timeout is lowered. At the end every fault is cleared, the emulator drains the topic, and
@@ -407,7 +407,8 @@ class Soak:
     def _refuse_commit(self, produce_chunk: Callable[[], None]) -> tuple[bool, str]:
         emulator = self.emulator
         assert emulator is not None
-        with self._at("invoked", produce_chunk) as (event, after):
+        # Frozen while its function runs: the commit after that invocation comes when the broker has dropped it.
+        with self._at("invoke", produce_chunk) as (event, after):
             if event is None:
                 return False, "no invocation to freeze after"
             emulator.signal(signal.SIGSTOP)
