@@ -215,6 +215,7 @@ class Soak:
 
     def run(self) -> SoakResult:
         kinds = [k for k in self.settings.kinds if k != "localstack-frozen" or self.target.localstack_pid]
+        kinds = self.rng.sample(kinds, len(kinds))  # with fewer faults than kinds, a random few of them
         plan = [kinds[i % len(kinds)] for i in range(self.settings.faults)]
         self.rng.shuffle(plan)
         chunks = self._chunks(self.settings.records, self.settings.faults + 1)
