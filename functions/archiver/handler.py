@@ -43,12 +43,13 @@ def traced(handler: Handler) -> Handler:
     return traced_handler
 
 
-# botocore's standard retry mode, 9 attempts per request ("max_attempts" counts retries): jittered exponential
-# backoff, 1 s base for throttling (S3 503 SlowDown, SQS throttling) and 50 ms for other transient errors, capped
-# at 20 s. That rides out throttling and network blips inside one invocation -- while the client's retry quota
-# lasts: 500 per client, 14 taken per retried error and 5 per retried throttle, given back only when that request
-# then succeeds, +1 per clean success. An outage drains it, so a warm client would then not retry at all
-# (docs/benchmarks.md, "SDK retries after an outage"); RebuiltAfterFailure restores it.
+# botocore's standard retry mode, 9 attempts per request ("max_attempts" would count retries): jittered exponential
+# backoff capped at 20 s, which rides out throttling (S3 503 SlowDown, SQS throttling) and network blips inside one
+# invocation -- while the client's retry quota lasts. The quota (500 per client) pays for every retry and is given
+# back only when that request then succeeds, +1 per clean success; an outage drains it, and a warm client then does
+# not retry at all (docs/benchmarks.md, "SDK retries after an outage"). RebuiltAfterFailure restores it. Costs and
+# backoff bases depend on the botocore version: the AWS runtime's own (this bundle does not ship one) may differ
+# from the 1.44 measured here; the quota and how an outage drains it are the same.
 _SDK_CONFIG = Config(retries={"total_max_attempts": 9, "mode": "standard"}, max_pool_connections=16)
 
 
