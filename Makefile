@@ -80,6 +80,14 @@ demo: local-install ## The whole pipeline locally: stack, cdklocal deploy, sampl
 verify: venv ## Completeness audit of the local archive: offset ranges, gaps, overlaps per partition (JSON; exit 1 on gaps)
 	$(PY) -m local.verify
 
+# A long randomized fault soak on its own stack instance ("soak"); `make test` runs a short one (tests/e2e/test_soak.py).
+FAULTS ?= 200
+RECORDS ?= 50000
+SEED ?= $(shell date +%s)
+.PHONY: soak
+soak: local-install ## Randomized fault soak: FAULTS=200 RECORDS=50000 SEED=<n>; exit 1 on a lost offset or a conflict
+	$(PY) -m local.soak --faults $(FAULTS) --records $(RECORDS) --seed $(SEED)
+
 # --- Archive operations (docs/operations.md); ARGS passes options, e.g. ARGS="--bucket B --dry-run" -------------
 .PHONY: compact replay
 

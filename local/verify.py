@@ -5,16 +5,25 @@
     python -m local.verify --bucket B --queue-url Q --bootstrap-servers H:P --group G --topics T
 
 It reads every archive object (``*.avro`` under the prefix) with fastavro, and every message on the dead-letter queue
-without consuming it (messages become visible again after ``--visibility-timeout`` seconds). The expected offsets of a
-partition run from the broker's low watermark to the consumer group's committed offset (``--expect high`` uses the
-high watermark instead, to demand that everything produced is accounted for).
+(and on the event source's on-failure queue, when it is another one) without consuming it (messages become visible
+again after ``--visibility-timeout`` seconds). The expected offsets of a partition run from the broker's low
+watermark to the consumer group's committed offset (``--expect high`` uses the high watermark instead, to demand
+that everything produced is accounted for).
+
+Two kinds of queue message account for offsets differently:
+
+* the function's per-record dead letters hold the record (or a pointer to it): those offsets are **dead-lettered**;
+* the event source's on-failure records (AWS's ``KafkaBatchInfo``: a batch it gave up on after its retries, or a
+  record over the payload limit) hold only offsets. Those records are **not archived, only in Kafka**, until the
+  topic's retention deletes them; the audit reports them so, never as complete. ``kafka-s3-archiver backfill``
+  archives such a range from Kafka with the function's own code.
 
 An offset held by more than one object is a *duplicate* when every copy is the same record (what a retried batch,
 or a compaction interrupted before deleting its inputs, leaves; ``tools.compact`` keeps one copy) and a *conflict*
 when the copies differ, which no retry can cause.
 
-Exit status: 0 complete; 1 gaps (an expected offset neither in S3 nor in the DLQ) or conflicts; 2 usage or
-connection errors. Duplicates are reported but allowed: compaction removes them.
+Exit status: 0 complete; 1 gaps (an expected offset neither in S3 nor in the DLQ), offsets not archived and only in
+Kafka, or conflicts; 2 usage or connection errors. Duplicates are reported but allowed: compaction removes them.
 """
 
 from __future__ import annotations
@@ -39,17 +48,24 @@ class PartitionReport:
     expected: tuple[int, int] | None = None  # [first, last] expected offsets, inclusive; None = nothing expected
     archived: dict[int, list[str]] = field(default_factory=dict)  # offset -> object keys
     contents: dict[int, set[bytes]] = field(default_factory=dict)  # offset -> digests of its distinct copies
-    dead_lettered: set[int] = field(default_factory=set)
+    dead_lettered: set[int] = field(default_factory=set)  # the function's per-record letters: the record is there
+    given_up: set[int] = field(default_factory=set)  # in an on-failure record's range: offsets only, no records
 
     def covered(self) -> set[int]:
         return set(self.archived) | self.dead_lettered
 
+    def only_in_kafka(self) -> list[int]:
+        """Offsets the event source gave up on that are neither archived nor dead-lettered: not archived, only in
+        Kafka (until retention deletes them)."""
+        return sorted(self.given_up - self.covered())
+
     def gaps(self) -> list[int]:
+        """Expected offsets accounted for by nothing at all (not even an on-failure record)."""
         if self.expected is None:
             return []
         first, last = self.expected
-        covered = self.covered()
-        return [offset for offset in range(first, last + 1) if offset not in covered]
+        accounted = self.covered() | self.given_up
+        return [offset for offset in range(first, last + 1) if offset not in accounted]
 
     def conflicts(self) -> list[int]:
         return sorted(offset for offset, variants in self.contents.items() if len(variants) > 1)
@@ -71,6 +87,9 @@ class PartitionReport:
             "archivedRecords": len(self.archived),
             "deadLettered": ranges(self.dead_lettered),
             "deadLetteredRecords": len(self.dead_lettered),
+            "givenUp": ranges(self.given_up),
+            "notArchivedOnlyInKafka": ranges(self.only_in_kafka()),
+            "notArchivedOnlyInKafkaRecords": len(self.only_in_kafka()),
             "gaps": ranges(self.gaps()),
             "duplicates": ranges(duplicates),
             "duplicateObjects": sorted({key for keys in duplicates.values() for key in keys}),
@@ -145,18 +164,23 @@ def peek_queue(sqs: Any, queue_url: str, visibility_timeout: int = 5, max_empty:
     return list(seen.values())
 
 
-def dead_lettered_offsets(messages: Iterable[dict[str, Any]]) -> dict[tuple[str, int], set[int]]:
-    """Offsets each DLQ message accounts for: the function's per-record letters, and the ESM's on-failure records."""
-    found: dict[tuple[str, int], set[int]] = {}
+Offsets = dict[tuple[str, int], set[int]]
+
+
+def dead_lettered_offsets(messages: Iterable[dict[str, Any]]) -> tuple[Offsets, Offsets]:
+    """Offsets the queue messages account for: (the function's per-record letters, the event source's on-failure
+    records). The first hold records; the second only offsets -- batches the event source gave up on."""
+    letters: Offsets = {}
+    given_up: Offsets = {}
     for body in messages:
         if isinstance(body.get("KafkaBatchInfo"), dict):
             for name, info in (body["KafkaBatchInfo"].get("recordsInfo") or {}).items():
                 topic, _, partition = str(name).rpartition("-")
                 first, last = int(info["firstRecordOffset"]), int(info["lastRecordOffset"])
-                found.setdefault((topic, int(partition)), set()).update(range(first, last + 1))
+                given_up.setdefault((topic, int(partition)), set()).update(range(first, last + 1))
         elif type(body.get("offset")) is int and type(body.get("partition")) is int and body.get("topic"):
-            found.setdefault((str(body["topic"]), body["partition"]), set()).add(body["offset"])
-    return found
+            letters.setdefault((str(body["topic"]), body["partition"]), set()).add(body["offset"])
+    return letters, given_up
 
 
 def expected_offsets(
@@ -248,19 +272,28 @@ def audit(
     prefix: str = "topics/",
     sqs: Any | None = None,
     queue_url: str | None = None,
+    on_failure_queue_url: str | None = None,
     bootstrap: str | None = None,
     topics: list[str] | None = None,
     group: str | None = None,
     expect: str = "committed",
     visibility_timeout: int = 5,
 ) -> dict[str, Any]:
-    """The machine-readable audit (see the module doc). ``complete`` is False on gaps or conflicts."""
+    """The machine-readable audit (see the module doc). ``complete`` is False on gaps, on offsets not archived and
+    only in Kafka, or on conflicts. ``on_failure_queue_url`` is the event source's on-failure destination when it
+    is not the dead-letter queue."""
     reports: dict[tuple[str, int], PartitionReport] = {}
     started = time.monotonic()
     objects = read_archive(s3, bucket, prefix, reports)
-    messages = peek_queue(sqs, queue_url, visibility_timeout) if sqs is not None and queue_url else []
-    for (topic, partition), offsets in dead_lettered_offsets(messages).items():
+    messages: list[dict[str, Any]] = []
+    if sqs is not None:
+        for url in dict.fromkeys(u for u in (queue_url, on_failure_queue_url) if u):
+            messages += peek_queue(sqs, url, visibility_timeout)
+    letters, given_up = dead_lettered_offsets(messages)
+    for (topic, partition), offsets in letters.items():
         _report(reports, topic, partition).dead_lettered |= offsets
+    for (topic, partition), offsets in given_up.items():
+        _report(reports, topic, partition).given_up |= offsets
     if bootstrap and topics:
         for (topic, partition), span in expected_offsets(bootstrap, topics, group, expect).items():
             _report(reports, topic, partition).expected = span
@@ -269,14 +302,16 @@ def audit(
     partitions = [reports[key].as_dict() for key in sorted(reports)]
     gaps = sum(len(reports[key].gaps()) for key in reports)
     conflicts = sum(len(reports[key].conflicts()) for key in reports)
+    only_in_kafka = sum(len(reports[key].only_in_kafka()) for key in reports)
     return {
-        "complete": gaps == 0 and conflicts == 0,
+        "complete": gaps == 0 and conflicts == 0 and only_in_kafka == 0,
         "bucket": bucket,
         "prefix": prefix,
         "objects": objects,
         "deadLetterMessages": len(messages),
         "expectation": expect if bootstrap and topics else "none (no broker given: archive and DLQ only)",
         "gapCount": gaps,
+        "notArchivedOnlyInKafkaCount": only_in_kafka,
         "conflictCount": conflicts,
         "duplicateCount": sum(len(reports[key].duplicates()) for key in reports),
         "partitions": partitions,
@@ -298,6 +333,8 @@ def text_summary(result: dict[str, Any]) -> str:
             f"gaps {_fmt(part['gaps'])}",
             f"duplicates {_fmt(part['duplicates'])}",
         ]
+        if part["notArchivedOnlyInKafka"]:
+            fields.append(f"NOT ARCHIVED, ONLY IN KAFKA {_fmt(part['notArchivedOnlyInKafka'])}")
         if part["conflicts"]:
             fields.append(f"CONFLICTS {_fmt(part['conflicts'])}")
         lines.append(f"  {part['topic']}-{part['partition']}: " + "; ".join(fields))
@@ -306,10 +343,17 @@ def text_summary(result: dict[str, Any]) -> str:
             f"  {result['duplicateCount']} offset(s) archived more than once, every copy identical: "
             "compaction keeps one (python -m tools.compact)"
         )
+    if result["notArchivedOnlyInKafkaCount"]:
+        lines.append(
+            f"  {result['notArchivedOnlyInKafkaCount']} offset(s) not archived, only in Kafka: the event source gave "
+            "up on their batch (an on-failure record holds only their offsets). Archive them with "
+            "`kafka-s3-archiver backfill` before the topic's retention deletes them."
+        )
     lines.append(
         "COMPLETE: every expected offset is in S3 or in the DLQ, no gaps"
         if result["complete"]
-        else f"INCOMPLETE: {result['gapCount']} missing offset(s), {result['conflictCount']} conflict(s)"
+        else f"INCOMPLETE: {result['gapCount']} missing offset(s), {result['notArchivedOnlyInKafkaCount']} not "
+        f"archived (only in Kafka), {result['conflictCount']} conflict(s)"
     )
     return "\n".join(lines)
 
@@ -324,6 +368,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bucket", default=None, help="default: the deployed stack's archive bucket")
     p.add_argument("--prefix", default="topics/")
     p.add_argument("--queue-url", default=None, help="default: the deployed dead-letter queue ('' to skip)")
+    p.add_argument(
+        "--on-failure-queue-url",
+        default=None,
+        help="the event source's on-failure queue, when not the dead-letter queue (default: the deployed one, if any)",
+    )
     p.add_argument("--bootstrap-servers", default=None, help="default: $KAFKA_BOOTSTRAP_SERVERS or the local broker")
     p.add_argument("--topics", default=None, help="comma-separated (default: the deployed config's topics)")
     p.add_argument(
@@ -357,12 +406,14 @@ def main(argv: list[str] | None = None) -> int:
         source = outputs.get("event_source", {})
         topics = args.topics.split(",") if args.topics else source.get("topics")
         queue_url = outputs.get("queue_url") if args.queue_url is None else args.queue_url
+        on_failure_url = args.on_failure_queue_url or outputs.get("on_failure_queue_url")
         result = audit(
             s3=aws_client("s3", endpoints),
             bucket=args.bucket or outputs["bucket"],
             prefix=args.prefix,
-            sqs=aws_client("sqs", endpoints) if queue_url else None,
+            sqs=aws_client("sqs", endpoints) if queue_url or on_failure_url else None,
             queue_url=queue_url or None,
+            on_failure_queue_url=on_failure_url or None,
             bootstrap=bootstrap,
             topics=topics,
             group=args.group or source.get("consumerGroupId"),

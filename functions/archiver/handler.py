@@ -1,8 +1,9 @@
 """Lambda entry point: a thin shell around ``archiver.pipeline.Archiver``.
 
 Settings and clients are built once per container, at cold start, so a misconfigured function fails its init
-with every bad setting named. S3 and SQS endpoints follow the standard ``AWS_ENDPOINT_URL*`` variables, which is
-all LocalStack needs.
+with every bad setting named; the clients are built again after a batch fails on infrastructure (see
+``RebuiltAfterFailure``). S3 and SQS endpoints follow the standard ``AWS_ENDPOINT_URL*`` variables, which is all
+LocalStack needs.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
+from archiver.errors import InfrastructureError
 from archiver.pipeline import Archiver, BatchSummary
 from archiver.settings import Settings
 
@@ -41,18 +43,47 @@ def traced(handler: Handler) -> Handler:
     return traced_handler
 
 
-# Standard retry mode with more attempts than the default rides out S3 503 SlowDown and SQS throttling
-# before the whole batch has to be retried by the event source.
-_SDK_CONFIG = Config(retries={"max_attempts": 8, "mode": "standard"}, max_pool_connections=16)
+# botocore's standard retry mode, 9 attempts per request ("max_attempts" would count retries): jittered exponential
+# backoff capped at 20 s, which rides out throttling (S3 503 SlowDown, SQS throttling) and network blips inside one
+# invocation -- while the client's retry quota lasts. The quota (500 per client) pays for every retry and is given
+# back only when that request then succeeds, +1 per clean success; an outage drains it, and a warm client then does
+# not retry at all (docs/benchmarks.md, "SDK retries after an outage"). RebuiltAfterFailure restores it. Costs and
+# backoff bases depend on the botocore version: the AWS runtime's own (this bundle does not ship one) may differ
+# from the 1.44 measured here; the quota and how an outage drains it are the same.
+_SDK_CONFIG = Config(retries={"total_max_attempts": 9, "mode": "standard"}, max_pool_connections=16)
+
+
+class RebuiltAfterFailure:
+    """The container's ``Archiver``, built again -- new S3 and SQS clients, so full retry quotas -- after a batch
+    failed on infrastructure. The event source retries that batch, and the retry gets every SDK retry the policy
+    above promises, however long the outage that failed it."""
+
+    def __init__(self, build: Callable[[], Archiver]) -> None:
+        self._build = build
+        self.current = build()
+        self.rebuilds = 0
+
+    def archive(self, event: dict[str, Any]) -> BatchSummary:
+        try:
+            return self.current.archive(event)
+        except InfrastructureError:
+            self.current = self._build()
+            self.rebuilds += 1
+            raise
+
+
+def build_archiver() -> Archiver:
+    return Archiver(
+        settings,
+        s3_client=boto3.client("s3", config=_SDK_CONFIG),
+        sqs_client=boto3.client("sqs", config=_SDK_CONFIG),
+        # Glue and Secrets Manager clients for typed archives, created only if a topic's value format needs one.
+        value_clients=lambda service, **kwargs: boto3.client(service, config=_SDK_CONFIG, **kwargs),
+    )
+
 
 settings = Settings.from_env(os.environ)
-archiver = Archiver(
-    settings,
-    s3_client=boto3.client("s3", config=_SDK_CONFIG),
-    sqs_client=boto3.client("sqs", config=_SDK_CONFIG),
-    # Glue and Secrets Manager clients for typed archives, created only if a topic's value format needs one.
-    value_clients=lambda service, **kwargs: boto3.client(service, config=_SDK_CONFIG, **kwargs),
-)
+archiver = RebuiltAfterFailure(build_archiver)
 
 
 @logger.inject_lambda_context

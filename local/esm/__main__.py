@@ -17,7 +17,7 @@ from local import config, deploy, stack
 from local.aws import client as aws_client
 from local.esm import events
 from local.esm.emulator import Emulator, EmulatorConfig
-from local.esm.invokers import InProcessInvoker, Invoker, LambdaInvoker
+from local.esm.invokers import InProcessInvoker, Invoker, LambdaInvoker, invoke_client
 from local.produce import POISON_HEADER
 
 
@@ -40,6 +40,27 @@ def parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help="retries of a failing batch before it is discarded; -1 = forever (default: config or -1)",
+    )
+    p.add_argument(
+        "--retry-batching",
+        choices=["same", "vary"],
+        default="same",
+        help="retry a failed batch as the same batch (default), or collect it again from the same offsets with "
+        "another size, as AWS may",
+    )
+    p.add_argument("--retry-seed", type=int, default=None, help="seed of --retry-batching vary's batch sizes")
+    p.add_argument(
+        "--retry-backoff-max",
+        type=float,
+        default=10.0,
+        help="seconds: the retry backoff doubles from 0.5 s up to this (default 10)",
+    )
+    p.add_argument(
+        "--session-timeout-ms",
+        type=int,
+        default=6000,
+        help="consumer-group session timeout: how long a killed emulator keeps its partitions (default 6000, "
+        "Apache Kafka's minimum by default)",
     )
     p.add_argument("--on-failure-queue-url", default=None, help="default: the deployed on-failure queue")
     p.add_argument("--format", choices=["msk", "self-managed"], default=None, help="event format (default: config)")
@@ -89,8 +110,7 @@ def build(args: argparse.Namespace) -> Emulator:
     source_config: dict[str, Any] = outputs.get("event_source") or {}
     function_name = args.function_name or outputs["function"]
 
-    # The poller's Invoke waits for the function (up to its timeout); one attempt, the emulator does the retrying.
-    lambda_client = aws_client("lambda", endpoints, read_timeout=960, connect_timeout=3, retries={"max_attempts": 1})
+    lambda_client = invoke_client(endpoints)
     invoker: Invoker
     if args.mode == "in-process":
         # The handler's boto3 clients read these, as they would inside LocalStack.
@@ -128,6 +148,10 @@ def build(args: argparse.Namespace) -> Emulator:
         until_idle_s=args.until_idle,
         progress_interval_s=args.progress_interval,
         pause_before_commit_s=args.pause_before_commit,
+        retry_backoff_max_s=args.retry_backoff_max,
+        retry_batching=args.retry_batching,
+        retry_seed=args.retry_seed,
+        session_timeout_ms=args.session_timeout_ms,
     )
     return Emulator(
         emulator_config,

@@ -5,17 +5,24 @@ What it does, as AWS's Kafka poller does:
 * Batches close at ``batch_size`` records, after ``batching_window`` seconds from the first record, or before the
   event would pass the 6 MB invocation payload limit. Invocations run one at a time, so each partition's records
   reach the function in offset order.
-* Offsets are committed (``last + 1`` per partition) only after the invocation succeeded.
-* A failed invocation (function error, or LocalStack unreachable) is retried with the *same* batch, with backoff,
-  up to ``max_retries`` (-1 = forever, AWS's default for Kafka). When retries are exhausted, an on-failure record
-  shaped like AWS's goes to ``on_failure_queue_url`` and the batch is committed. A record that alone passes the
-  payload limit goes there at once (``MaximumPayloadSizeExceeded``). If that send fails, nothing is committed.
+* Offsets are committed (``last + 1`` per partition) only after the invocation succeeded. A commit the broker
+  refuses is reported (``commit-failed``) and counted, never as committed: its offsets stay pending and go with the
+  next commit (commits are cumulative per partition). If the partition is revoked first, the pending offsets are
+  abandoned and the partition's next owner gets those records again from the last committed offset -- at-least-once
+  delivery, as AWS documents for its event-source mappings ("process each event at least once").
+* A failed invocation (function error, timeout, throttling, or LocalStack unreachable) is retried from the same
+  offsets, with backoff, up to ``max_retries`` (-1 = forever, AWS's default for Kafka). With ``retry_batching=
+  "same"`` the retry is the same batch; with ``"vary"`` it is collected again from the same offsets with another
+  size limit (seeded), as AWS may retry with a larger or smaller batch. When retries are exhausted, an on-failure
+  record shaped like AWS's goes to ``on_failure_queue_url`` and the batch is committed. A record that alone passes
+  the payload limit goes there at once (``MaximumPayloadSizeExceeded``). If that send fails, nothing is committed.
 * SIGINT/SIGTERM finish the current step, commit what succeeded, leave the group and exit 0.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import signal
 import sys
 import threading
@@ -24,11 +31,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from local.esm import events
 from local.esm.invokers import InvokeOutcome, Invoker
 from local.esm.metrics import parse_emf, put_metrics, totals
+
+RETRY_BATCHING = ("same", "vary")
 
 
 @dataclass(frozen=True)
@@ -49,6 +58,10 @@ class EmulatorConfig:
     progress_interval_s: float = 5.0
     # Test hook: sleep between a successful invocation and its commit, to widen the "killed mid-batch" window.
     pause_before_commit_s: float = 0.0
+    retry_batching: str = "same"  # "vary": each retry re-collects from the same offsets with another size limit
+    retry_seed: int | None = None  # seeds "vary"'s sizes, so a run can be repeated
+    # The broker drops a member that sent no heartbeat for this long; Apache Kafka's minimum is 6 s by default.
+    session_timeout_ms: int = 6000
 
     def __post_init__(self) -> None:
         problems = []
@@ -62,6 +75,10 @@ class EmulatorConfig:
             problems.append(f"max_retries must be -1 (forever) or >= 0, got {self.max_retries}")
         if self.max_retries >= 0 and not self.on_failure_queue_url:
             problems.append("max_retries >= 0 needs on_failure_queue_url (where discarded batches are recorded)")
+        if self.retry_batching not in RETRY_BATCHING:
+            problems.append(f"retry_batching must be one of {', '.join(RETRY_BATCHING)}, got {self.retry_batching!r}")
+        if self.session_timeout_ms < 1000:
+            problems.append(f"session_timeout_ms must be >= 1000, got {self.session_timeout_ms}")
         if problems:
             raise ValueError("invalid emulator settings: " + "; ".join(problems))
 
@@ -73,6 +90,9 @@ class Stats:
     batches: int = 0
     invocations: int = 0
     failed_invocations: int = 0
+    rebatched_retries: int = 0
+    failed_commits: int = 0
+    abandoned_commits: int = 0
     discarded_batches: int = 0
     metric_totals: dict[str, float] = field(default_factory=dict)
     lag: dict[str, int] = field(default_factory=dict)
@@ -90,6 +110,9 @@ class Stats:
             "batches": self.batches,
             "invocations": self.invocations,
             "failed_invocations": self.failed_invocations,
+            "rebatched_retries": self.rebatched_retries,
+            "failed_commits": self.failed_commits,
+            "abandoned_commits": self.abandoned_commits,
             "discarded_batches": self.discarded_batches,
             "objects_written": int(self.metric_totals.get("ObjectsWritten", 0)),
             "records_archived": int(self.metric_totals.get("RecordsArchived", 0)),
@@ -120,6 +143,11 @@ class Emulator:
         self.stats = Stats()
         self._stop = threading.Event()
         self._carry: list[events.KafkaRecord] = []
+        # Offsets (next to read) of successful batches whose commit the broker has not accepted yet.
+        self._pending_commits: dict[tuple[str, int], int] = {}
+        self._next_commit_try = 0.0
+        self._revoked_while_collecting: set[tuple[str, int]] = set()
+        self._rng = random.Random(emulator_config.retry_seed)  # noqa: S311 - batch sizes, not security
         self._assigned: list[TopicPartition] = []
         self._last_progress = time.monotonic()
         self._last_record_at = time.monotonic()
@@ -135,7 +163,7 @@ class Emulator:
             "enable.auto.offset.store": False,
             "auto.offset.reset": self.config.starting_position,
             # The group join takes ~23 s with librdkafka's defaults against Tansu, ~3 s with these (LOCAL-INFRA.md).
-            "session.timeout.ms": 6000,
+            "session.timeout.ms": self.config.session_timeout_ms,
             "heartbeat.interval.ms": 500,
             # Retries can hold a batch for long; the consumer must stay in its group meanwhile.
             "max.poll.interval.ms": 86_400_000,
@@ -160,6 +188,8 @@ class Emulator:
         self._emit("started", topics=list(self.config.topics), group=self.config.group_id)
         try:
             while not self._stop.is_set():
+                if self._pending_commits and time.monotonic() >= self._next_commit_try:
+                    self._flush_commits()
                 batch = self._collect()
                 if batch:
                     if not self._deliver(batch):
@@ -170,6 +200,8 @@ class Emulator:
                     break
                 self._maybe_progress()
         finally:
+            if self._pending_commits:
+                self._flush_commits()
             self._refresh_lag()
             self._emit("stopped", **self.stats.as_dict())
             self._consumer.close()
@@ -181,12 +213,23 @@ class Emulator:
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         revoked = {(p.topic, p.partition) for p in partitions}
+        self._revoked_while_collecting |= revoked
+        self._emit("revoked", partitions=[f"{topic}-{partition}" for topic, partition in sorted(revoked)])
+        if any(key in revoked for key in self._pending_commits):
+            self._flush_commits()  # last chance; still allowed while the partitions are being revoked
+            abandoned = {key: offset for key, offset in self._pending_commits.items() if key in revoked}
+            if abandoned:
+                # The partition's next owner starts at the last committed offset: these records come again.
+                self.stats.abandoned_commits += 1
+                self._emit("commit-abandoned", offsets={f"{t}-{p}": o for (t, p), o in sorted(abandoned.items())})
+                for key in abandoned:
+                    del self._pending_commits[key]
         # Records not yet delivered will be fetched again from the committed offset by whoever gets the partition.
         self._carry = [r for r in self._carry if (r.topic, r.partition) not in revoked]
         self._assigned = [p for p in self._assigned if (p.topic, p.partition) not in revoked]
 
     def _idle_done(self) -> bool:
-        if self.config.until_idle_s is None or not self._assigned:
+        if self.config.until_idle_s is None or not self._assigned or self._pending_commits:
             return False
         if time.monotonic() - self._last_record_at < self.config.until_idle_s:
             return False
@@ -195,8 +238,13 @@ class Emulator:
 
     # -- batching -----------------------------------------------------------------------------------------------------
 
-    def _collect(self) -> list[events.KafkaRecord]:
-        """Gather one batch: up to batch_size records, batching_window after the first, under the payload limit."""
+    def _collect(self, limit: int | None = None) -> list[events.KafkaRecord]:
+        """Gather one batch: up to ``limit`` (batch_size) records, batching_window after the first, under the payload
+        limit. Records come from the front of ``_carry`` first, so a batch put back there is collected again.
+
+        A partition revoked while the batch was gathered (a rebalance runs inside ``consume``) leaves it: its next
+        owner reads it from the committed offset."""
+        max_records = limit or self.config.batch_size
         batch = events.Batch()
         deadline: float | None = None
         while not self._stop.is_set():
@@ -213,22 +261,32 @@ class Emulator:
                         self._carry.insert(0, record)
                         return []
                     continue
-                if not batch.fits(size, self.config.batch_size, self.config.max_payload_bytes):
+                if not batch.fits(size, max_records, self.config.max_payload_bytes):
                     return batch.records
                 batch.add(self._carry.pop(0), size)
                 if deadline is None:
                     deadline = time.monotonic() + self.config.batching_window_s
-            if len(batch) >= self.config.batch_size:
+            if len(batch) >= max_records:
                 return batch.records
             remaining = 0.2 if deadline is None else deadline - time.monotonic()
             if remaining <= 0:
                 return batch.records
-            wanted = max(1, self.config.batch_size - len(batch))
+            wanted = max(1, max_records - len(batch))
+            self._revoked_while_collecting.clear()
             messages = self._consumer.consume(num_messages=min(wanted, 10_000), timeout=min(remaining, 0.2))
+            if self._revoked_while_collecting:
+                batch = self._without_revoked(batch)
             self._carry.extend(self._to_record(m) for m in messages if self._usable(m))
             if not messages and deadline is None:
                 return []
         return []  # stopping: records gathered so far are not committed and will be fetched again
+
+    def _without_revoked(self, batch: events.Batch) -> events.Batch:
+        kept = events.Batch()
+        for record in batch.records:
+            if (record.topic, record.partition) not in self._revoked_while_collecting:
+                kept.add(record, events.record_size(record, self.config.source))
+        return kept
 
     def _usable(self, message: Message) -> bool:
         error = message.error()
@@ -265,12 +323,12 @@ class Emulator:
 
     def _deliver(self, records: list[events.KafkaRecord]) -> bool:
         """Invoke until success or retries are exhausted, then commit. False if stopped before that."""
-        payload = events.encode_event(events.build_event(records, self.config.source))
-        first, last = records[0], records[-1]
         self.stats.batches += 1
         attempt = 0
         while True:
             attempt += 1
+            payload = events.encode_event(events.build_event(records, self.config.source))
+            first, last = records[0], records[-1]
             self.stats.invocations += 1
             self._emit(
                 "invoke",
@@ -293,11 +351,35 @@ class Emulator:
                 break
             if self._sleep(self._backoff(attempt)):
                 return False
+            if self.config.retry_batching == "vary":
+                records = self._rebatch(records)
+                if not records:
+                    # Stopping (nothing of this batch is committed), or its partitions were revoked meanwhile.
+                    return not self._stop.is_set()
         if self.config.pause_before_commit_s:
             time.sleep(self.config.pause_before_commit_s)
         self._commit(records)
         self.stats.records += len(records)
         return True
+
+    def _rebatch(self, failed: list[events.KafkaRecord]) -> list[events.KafkaRecord]:
+        """The retry of a failed batch, collected again from the same offsets with another size limit.
+
+        The failed batch goes back to the front of ``_carry`` (where it came from, in consumption order), so the retry
+        starts at the same offset of each partition and never skips or reorders a partition's records. Its size
+        limit is drawn from 1..batch_size, never the failed batch's size; the batch is smaller when fewer records
+        are there to take.
+        """
+        self._carry[:0] = failed
+        limit = self.config.batch_size
+        if limit > 1:
+            limit = self._rng.randint(1, limit - 1)
+            if limit >= len(failed):
+                limit += 1
+        records = self._collect(limit)
+        self.stats.rebatched_retries += 1
+        self._emit("rebatched", previous=len(failed), limit=limit, records=len(records))
+        return records
 
     def _discard(self, records: list[events.KafkaRecord], outcome: InvokeOutcome, attempts: int, size: int) -> bool:
         document = events.on_failure_record(
@@ -350,21 +432,33 @@ class Emulator:
             )
             return True
 
-    def _commit(self, records: list[events.KafkaRecord]) -> None:
-        next_offsets: dict[tuple[str, int], int] = {}
+    def _commit(self, records: list[events.KafkaRecord]) -> bool:
+        """Commit past ``records`` (and whatever is still pending). False if the broker refused."""
         for record in records:
-            next_offsets[(record.topic, record.partition)] = record.offset + 1
-        offsets = [TopicPartition(topic, partition, offset) for (topic, partition), offset in next_offsets.items()]
-        for attempt in range(1, 6):
-            try:
-                self._consumer.commit(offsets=offsets, asynchronous=False)
-                break
-            except Exception as error:
-                self._emit("commit-failed", attempt=attempt, error=str(error))
-                time.sleep(0.5 * attempt)
-        for (topic, partition), offset in next_offsets.items():
-            self.stats.committed[f"{topic}-{partition}"] = offset
-        self._emit("committed", offsets={f"{t}-{p}": o for (t, p), o in next_offsets.items()})
+            key = (record.topic, record.partition)
+            self._pending_commits[key] = max(self._pending_commits.get(key, 0), record.offset + 1)
+        return self._flush_commits()
+
+    def _flush_commits(self) -> bool:
+        """One synchronous commit of every pending offset. A refusal is reported and counted, and the offsets stay
+        pending for the next commit; nothing is reported as committed that the broker did not accept."""
+        pending = dict(sorted(self._pending_commits.items()))
+        named = {f"{topic}-{partition}": offset for (topic, partition), offset in pending.items()}
+        try:
+            self._consumer.commit(
+                offsets=[TopicPartition(t, p, offset) for (t, p), offset in pending.items()], asynchronous=False
+            )
+        except KafkaException as error:
+            self.stats.failed_commits += 1
+            self._next_commit_try = time.monotonic() + self._backoff(self.stats.failed_commits)
+            self._emit("commit-failed", offsets=named, error=str(error.args[0] if error.args else error))
+            return False
+        for key, offset in pending.items():
+            if self._pending_commits.get(key) == offset:
+                del self._pending_commits[key]
+        self.stats.committed.update(named)
+        self._emit("committed", offsets=named)
+        return True
 
     def _backoff(self, attempt: int) -> float:
         """Seconds to wait after failed attempt ``attempt`` (1, 2, ...): doubling, capped."""

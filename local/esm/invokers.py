@@ -61,6 +61,18 @@ class Invoker(Protocol):
     def invoke(self, payload: bytes) -> InvokeOutcome: ...
 
 
+def invoke_client(endpoints: config.Endpoints) -> Any:
+    """The Lambda client the poller invokes with: it waits as long as a function may run (15 minutes), and makes
+    exactly one attempt per call, because retrying is the emulator's job (counted, backed off, re-batched).
+
+    botocore's ``max_attempts`` counts *retries* (``max_attempts: 1`` = two requests); ``total_max_attempts``
+    counts requests, including the first (botocore/args.py, ``_compute_retry_max_attempts``).
+    """
+    from local.aws import client
+
+    return client("lambda", endpoints, read_timeout=960, connect_timeout=3, retries={"total_max_attempts": 1})
+
+
 class LambdaInvoker:
     """Synchronous ``Invoke`` (RequestResponse, ``LogType=Tail``) of the function deployed in LocalStack."""
 

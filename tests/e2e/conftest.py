@@ -23,8 +23,10 @@ from typing import Any
 import fastavro
 import pytest
 
-from local import aws, config, deploy, stack, verify
+from local import aws, config, deploy, faults, produce, stack, verify
+from local.esm import events
 from local.faults import FaultProxy
+from tools.archive_index import parse_key
 
 INSTANCE = "e2e"
 
@@ -51,8 +53,10 @@ class Deployed:
         return str(self.outputs["queue_url"])
 
     @property
-    def on_failure_queue_url(self) -> str:
-        return str(self.outputs["on_failure_queue_url"])
+    def on_failure_queue_url(self) -> str | None:
+        """The event source's on-failure queue, when the stack has one apart from the dead-letter queue."""
+        url = self.outputs.get("on_failure_queue_url")
+        return str(url) if url else None
 
 
 @pytest.fixture(scope="session")
@@ -93,11 +97,9 @@ class EmulatorRun:
         return self.of("stopped")[-1]
 
 
-def emulator_command(topic: str, *args: str) -> list[str]:
+def emulator_args(topic: str, *args: str) -> list[str]:
+    """``python -m local.esm`` arguments for ``topic``, with its own consumer group ``<topic>-group``."""
     return [
-        sys.executable,
-        "-m",
-        "local.esm",
         "--instance",
         INSTANCE,
         "--topics",
@@ -108,6 +110,10 @@ def emulator_command(topic: str, *args: str) -> list[str]:
         "1",
         *args,
     ]
+
+
+def emulator_command(topic: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", "local.esm", *emulator_args(topic, *args)]
 
 
 def start_emulator(topic: str, *args: str) -> subprocess.Popen[str]:
@@ -187,14 +193,11 @@ def object_keys(deployed: Deployed, topic: str) -> list[str]:
 
 
 def dead_letters(deployed: Deployed, topic: str) -> list[dict[str, Any]]:
-    """Messages about ``topic``: the function's per-record letters (dead-letter queue) and the emulator's on-failure
-    records (on-failure queue)."""
+    """DLQ messages about ``topic`` (the function's per-record letters and the emulator's on-failure records)."""
     sqs = deployed.client("sqs")
-    messages = [
-        body
-        for url in (deployed.queue_url, deployed.on_failure_queue_url)
-        for body in verify.peek_queue(sqs, url, visibility_timeout=2)
-    ]
+    messages = verify.peek_queue(sqs, deployed.queue_url, visibility_timeout=2)
+    if deployed.on_failure_queue_url:
+        messages += verify.peek_queue(sqs, deployed.on_failure_queue_url, visibility_timeout=2)
     mine = []
     for body in messages:
         if body.get("topic") == topic or any(
@@ -204,16 +207,16 @@ def dead_letters(deployed: Deployed, topic: str) -> list[dict[str, Any]]:
     return mine
 
 
-def audit(deployed: Deployed, topic: str, *, queue_url: str | None = None) -> dict[str, Any]:
-    """The completeness audit of ``topic`` against everything produced (high watermark) and the committed offsets;
-    ``queue_url`` (default: the dead-letter queue) is the queue whose messages account for offsets."""
+def audit(deployed: Deployed, topic: str, bootstrap: str | None = None) -> dict[str, Any]:
+    """The completeness audit of ``topic`` against everything produced (high watermark) and the committed offsets."""
     return verify.audit(
         s3=deployed.client("s3"),
         bucket=deployed.bucket,
         prefix=f"topics/{topic}/",
         sqs=deployed.client("sqs"),
-        queue_url=queue_url or deployed.queue_url,
-        bootstrap=deployed.endpoints.kafka_bootstrap,
+        queue_url=deployed.queue_url,
+        on_failure_queue_url=deployed.on_failure_queue_url,
+        bootstrap=bootstrap or deployed.endpoints.kafka_bootstrap,
         topics=[topic],
         group=f"{topic}-group",
         expect="high",
@@ -221,10 +224,53 @@ def audit(deployed: Deployed, topic: str, *, queue_url: str | None = None) -> di
     )
 
 
-def committed(deployed: Deployed, topic: str, partitions: int) -> dict[int, int]:
+def produce_into(deployed: Deployed, topic: str, bootstrap: str | None = None, **kwargs: Any) -> list[produce.Produced]:
+    return produce.produce_orders(bootstrap or deployed.endpoints.kafka_bootstrap, topic, **kwargs)
+
+
+def log_end(produced: list[produce.Produced]) -> dict[int, int]:
+    ends: dict[int, int] = {}
+    for item in produced:
+        ends[item.partition] = max(ends.get(item.partition, 0), item.offset + 1)
+    return ends
+
+
+def assert_archive_matches(
+    deployed: Deployed,
+    topic: str,
+    produced: list[produce.Produced],
+    *,
+    exactly_once: bool,
+    bootstrap: str | None = None,
+) -> None:
+    """The full archive check: S3 holds every non-poison record with its key and value; the DLQ holds the poison
+    ones; the audit against everything produced is complete (no gaps, nothing only in Kafka, no conflicts)."""
+    records = archived(deployed, topic)
+    expected = {(p.partition, p.offset): p for p in produced if p.kind != "poison"}
+    assert set(records) == set(expected)
+    for coordinates, item in expected.items():
+        copies = records[coordinates]
+        if exactly_once:
+            assert len(copies) == 1, f"{coordinates} archived {len(copies)} times: {[c['_key'] for c in copies]}"
+        for record in copies:
+            assert record["key"] == (item.key.encode() if item.key is not None else None)
+            assert record["value"] == (item.value.encode() if item.value is not None else None)
+    poison = sorted((p.partition, p.offset) for p in produced if p.kind == "poison")
+    letters = [letter for letter in dead_letters(deployed, topic) if "KafkaBatchInfo" not in letter]
+    assert sorted({(letter["partition"], letter["offset"]) for letter in letters}) == poison
+    assert {letter["reason"] for letter in letters} <= {"undecodable-record"}
+    result = audit(deployed, topic, bootstrap)
+    assert result["complete"], result
+    assert result["conflictCount"] == 0, result
+    if exactly_once:
+        assert result["duplicateCount"] == 0, result
+
+
+def committed(deployed: Deployed, topic: str, partitions: int, bootstrap: str | None = None) -> dict[int, int]:
     from confluent_kafka import Consumer, TopicPartition
 
-    consumer = Consumer({"bootstrap.servers": deployed.endpoints.kafka_bootstrap, "group.id": f"{topic}-group"})
+    servers = bootstrap or deployed.endpoints.kafka_bootstrap
+    consumer = Consumer({"bootstrap.servers": servers, "group.id": f"{topic}-group"})
     try:
         offsets = consumer.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
         return {tp.partition: tp.offset for tp in offsets}
@@ -232,24 +278,38 @@ def committed(deployed: Deployed, topic: str, partitions: int) -> dict[int, int]
         consumer.close()
 
 
+def kafka_event(topic: str, *, records: int, value_bytes: int, partitions: int = 1, first_offset: int = 0) -> bytes:
+    """A self-managed Kafka event as the event source sends it: ``records`` per partition, JSON values."""
+    batch = [
+        events.KafkaRecord(
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            timestamp=1_700_000_000_000 + offset,
+            key=b"k",
+            value=json.dumps({"n": offset, "pad": "x" * value_bytes}).encode(),
+        )
+        for partition in range(partitions)
+        for offset in range(first_offset, first_offset + records)
+    ]
+    return events.encode_event(events.build_event(batch, events.EventSource(bootstrap_servers="127.0.0.1:9092")))
+
+
+def invoke(deployed: Deployed, payload: bytes) -> tuple[float, dict[str, Any], str | None]:
+    """Invoke the deployed function once (no SDK retry): seconds taken, the response body and FunctionError."""
+    client = deployed.client("lambda", read_timeout=300, retries={"total_max_attempts": 1})
+    started = time.monotonic()
+    response = client.invoke(FunctionName=deployed.function, Payload=payload, LogType="Tail")
+    elapsed = time.monotonic() - started
+    body = json.loads(response["Payload"].read() or b"null")
+    return elapsed, body if isinstance(body, dict) else {}, response.get("FunctionError")
+
+
 @contextlib.contextmanager
 def function_configuration(deployed: Deployed, *, timeout: int | None = None, **environment: str) -> Iterator[None]:
     """Change the deployed function's timeout and/or add environment variables for the block, then restore them."""
-    lam = deployed.client("lambda")
-    original = lam.get_function_configuration(FunctionName=deployed.function)
-    variables = original["Environment"]["Variables"]
-    change: dict[str, Any] = {"Environment": {"Variables": {**variables, **environment}}}
-    if timeout is not None:
-        change["Timeout"] = timeout
-    lam.update_function_configuration(FunctionName=deployed.function, **change)
-    lam.get_waiter("function_updated_v2").wait(FunctionName=deployed.function)
-    try:
+    with faults.function_configuration(deployed.client("lambda"), deployed.function, timeout=timeout, **environment):
         yield
-    finally:
-        lam.update_function_configuration(
-            FunctionName=deployed.function, Environment={"Variables": variables}, Timeout=original["Timeout"]
-        )
-        lam.get_waiter("function_updated_v2").wait(FunctionName=deployed.function)
 
 
 @pytest.fixture
@@ -261,3 +321,33 @@ def fault_proxy(local_stack: Deployed) -> Iterator[FaultProxy]:
         yield proxy
     finally:
         proxy.stop()
+
+
+# -- the deployed compaction and audit (tests/e2e/test_maintenance.py, test_soak.py) -----------------------------------
+
+
+def invoke_function(deployed: Deployed, function: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Invoke a deployed function by name with a JSON payload; its JSON result (it must not fail)."""
+    response = deployed.client("lambda").invoke(FunctionName=function, Payload=json.dumps(payload or {}).encode())
+    body = json.loads(response["Payload"].read())
+    assert "FunctionError" not in response, body
+    assert isinstance(body, dict)
+    return body
+
+
+def wait_until_compacted(deployed: Deployed, topic: str, timeout: float = 180) -> list[str]:
+    """Until the work queue is drained and every object of ``topic`` has a compacted (range) name."""
+    sqs = deployed.client("sqs")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=deployed.outputs["compaction_queue_url"],
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        waiting = sum(int(value) for value in attributes.values())
+        keys = object_keys(deployed, topic)
+        refs = [parse_key(key) for key in keys]
+        if not waiting and refs and all(ref is not None and ref.last_offset is not None for ref in refs):
+            return keys
+        time.sleep(1)
+    pytest.fail(f"compaction did not finish in {timeout} s: queue {attributes}, keys {object_keys(deployed, topic)}")

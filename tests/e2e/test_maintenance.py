@@ -8,44 +8,16 @@ results, and the completeness audit against the broker.
 
 from __future__ import annotations
 
-import json
-import time
 from typing import Any
 
 import pytest
 
 from archiver.decoding import to_event_record
 from local import produce
-from tests.e2e.conftest import Deployed, audit, object_keys, run_emulator
+from tests.e2e.conftest import Deployed, audit, invoke_function, run_emulator, wait_until_compacted
 from tools.archive_index import list_archive, parse_key, read_envelopes
 
 pytestmark = pytest.mark.e2e
-
-
-def invoke(deployed: Deployed, function: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
-    response = deployed.client("lambda").invoke(FunctionName=function, Payload=json.dumps(payload or {}).encode())
-    body = json.loads(response["Payload"].read())
-    assert "FunctionError" not in response, body
-    assert isinstance(body, dict)
-    return body
-
-
-def wait_until_compacted(deployed: Deployed, topic: str, timeout: float = 180) -> list[str]:
-    """Until the work queue is drained and every object of ``topic`` has a compacted (range) name."""
-    sqs = deployed.client("sqs")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        attributes = sqs.get_queue_attributes(
-            QueueUrl=deployed.outputs["compaction_queue_url"],
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        waiting = sum(int(value) for value in attributes.values())
-        keys = object_keys(deployed, topic)
-        refs = [parse_key(key) for key in keys]
-        if not waiting and refs and all(ref is not None and ref.last_offset is not None for ref in refs):
-            return keys
-        time.sleep(1)
-    pytest.fail(f"compaction did not finish in {timeout} s: queue {attributes}, keys {object_keys(deployed, topic)}")
 
 
 def replay_into_function(deployed: Deployed, topic: str, partition: int, offsets: range) -> dict[str, Any]:
@@ -58,7 +30,7 @@ def replay_into_function(deployed: Deployed, topic: str, partition: int, offsets
         records += [to_event_record(r) for r in read_envelopes(body) if r["offset"] in offsets]
     records.sort(key=lambda record: record["offset"])
     event = {"eventSource": "SelfManagedKafka", "records": {f"{topic}-{partition}": records}}
-    return invoke(deployed, deployed.function, event)
+    return invoke_function(deployed, deployed.function, event)
 
 
 def test_deployed_compaction_and_audit_converge_the_archive(local_stack: Deployed, topic: str) -> None:
@@ -73,7 +45,7 @@ def test_deployed_compaction_and_audit_converge_the_archive(local_stack: Deploye
     assert before["complete"]
     assert before["duplicateCount"] > 0
 
-    planned = invoke(local_stack, local_stack.outputs["compaction_planner"])
+    planned = invoke_function(local_stack, local_stack.outputs["compaction_planner"])
     assert planned["groupsQueued"] >= 2
     keys = wait_until_compacted(local_stack, topic)
 
@@ -85,7 +57,7 @@ def test_deployed_compaction_and_audit_converge_the_archive(local_stack: Deploye
     archived = sum(part["archivedRecords"] for part in after["partitions"])
     assert archived == len([p for p in produced if p.kind != "poison"])
 
-    findings = invoke(local_stack, local_stack.outputs["audit_function"])
+    findings = invoke_function(local_stack, local_stack.outputs["audit_function"])
     assert findings["clean"], findings
     assert (findings["gapOffsets"], findings["duplicateOffsets"], findings["conflictOffsets"]) == (0, 0, 0)
     assert findings["pendingCompactions"] == 0

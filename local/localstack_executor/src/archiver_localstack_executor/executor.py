@@ -5,6 +5,11 @@ One execution environment = one process running ``bootstrap.py`` with the functi
 variables, ...). Invocations go over a pipe pair, one JSON line each way; the function's stdout and stderr are
 collected per invocation and handed back as the invocation's logs (so ``LogType=Tail`` and CloudWatch Logs work).
 
+The function timeout is enforced as Lambda does: the clock starts before the event is written to the process (an
+event larger than a pipe buffer, 64 KiB, cannot block it), and when it runs out the process is killed first (SIGKILL)
+and its pipes are closed after. The invocation then fails with ``Sandbox.Timedout`` at the timeout, whether the
+function was busy, waiting on a hung call or frozen, and the next invocation starts a fresh process (a cold start).
+
 Configuration (environment of the LocalStack process):
 
 * ``ARCHIVER_LAMBDA_PYTHON`` -- the interpreter that plays the Lambda runtime (default: LocalStack's own). It should
@@ -16,13 +21,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from localstack.services.lambda_.invocation.lambda_models import (  # type: ignore[import-not-found, unused-ignore]
     FunctionVersion,
@@ -37,11 +43,78 @@ from .bootstrap import END_MARKER  # the runtime side prints it; one definition 
 
 BOOTSTRAP = Path(__file__).with_name("bootstrap.py")
 STARTUP_TIMEOUT_S = 60.0
+STOP_GRACE_S = 2.0  # stop(): SIGTERM, then SIGKILL after this long
 MAX_LOG_CHARS = 1_000_000
 
 
 def _python() -> str:
     return os.environ.get("ARCHIVER_LAMBDA_PYTHON") or sys.executable
+
+
+class Channel:
+    """One JSON line each way over a pipe pair, every write and read bounded by a deadline (``time.monotonic()``).
+
+    Both ends are non-blocking and waited on with ``poll``, so no thread is ever stuck in a read or a write: a
+    frozen or hung process costs the caller its deadline, not more.
+    """
+
+    CLOSED = "closed"
+    TIMEOUT = "timeout"
+
+    def __init__(self, write_fd: int, read_fd: int) -> None:
+        self._write_fd, self._read_fd = write_fd, read_fd
+        os.set_blocking(write_fd, False)
+        os.set_blocking(read_fd, False)
+        self._buffer = b""
+
+    def send(self, message: dict[str, Any], deadline: float) -> str | None:
+        """Write one line. None when written, else ``TIMEOUT`` or ``CLOSED`` (the process is gone)."""
+        data = (json.dumps(message) + "\n").encode()
+        while data:
+            if not self._ready(self._write_fd, select.POLLOUT, deadline):
+                return self.TIMEOUT
+            try:
+                data = data[os.write(self._write_fd, data) :]
+            except BlockingIOError:
+                continue
+            except OSError:  # EPIPE: the reading end is closed
+                return self.CLOSED
+        return None
+
+    def receive(self, deadline: float) -> dict[str, Any] | str:
+        """The next JSON object, or ``TIMEOUT`` / ``CLOSED`` (end of stream)."""
+        while b"\n" not in self._buffer:
+            if not self._ready(self._read_fd, select.POLLIN, deadline):
+                return self.TIMEOUT
+            try:
+                chunk = os.read(self._read_fd, 1 << 16)
+            except BlockingIOError:
+                continue
+            except OSError:
+                return self.CLOSED
+            if not chunk:
+                return self.CLOSED
+            self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        value = json.loads(line)
+        return value if isinstance(value, dict) else self.CLOSED
+
+    @staticmethod
+    def _ready(fd: int, event: int, deadline: float) -> bool:
+        """Wait until ``fd`` is ready for ``event`` (or hung up); False once the deadline has passed."""
+        poller = select.poll()
+        poller.register(fd, event)
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            if poller.poll(remaining * 1000):
+                return True
+
+    def close(self) -> None:
+        for fd in (self._write_fd, self._read_fd):
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
 class HostProcessRuntimeExecutor(RuntimeExecutor):  # type: ignore[misc, unused-ignore]
@@ -50,8 +123,7 @@ class HostProcessRuntimeExecutor(RuntimeExecutor):  # type: ignore[misc, unused-
     def __init__(self, id: str, function_version: FunctionVersion) -> None:
         super().__init__(id, function_version)
         self._process: subprocess.Popen[bytes] | None = None
-        self._control_in: IO[str] | None = None
-        self._control_out: IO[str] | None = None
+        self._channel: Channel | None = None
         self._env: dict[str, str] = {}
         self._lock = threading.Lock()
         self._log_lock = threading.Lock()
@@ -112,32 +184,34 @@ class HostProcessRuntimeExecutor(RuntimeExecutor):  # type: ignore[misc, unused-
         os.close(control_in_r)
         os.close(control_out_w)
         self._process = process
-        self._control_in = os.fdopen(control_in_w, "w", buffering=1, encoding="utf-8")
-        self._control_out = os.fdopen(control_out_r, "r", encoding="utf-8")
+        self._channel = Channel(control_in_w, control_out_r)
         threading.Thread(target=self._pump_logs, args=(process,), name=f"lambda-logs-{self.id}", daemon=True).start()
-        ready = self._read_message(STARTUP_TIMEOUT_S)
-        if ready is None or ready.get("type") != "ready":
-            self._kill()
+        ready = self._channel.receive(time.monotonic() + STARTUP_TIMEOUT_S)
+        if not isinstance(ready, dict) or ready.get("type") != "ready":
+            self._kill(grace_s=0)
             raise LambdaRuntimeException(f"function process did not start: {ready}; logs:\n{self.get_logs()}")
 
     def stop(self) -> None:
-        self._kill()
+        self._kill(grace_s=STOP_GRACE_S)
 
-    def _kill(self) -> None:
-        process, self._process = self._process, None
-        for stream in (self._control_in, self._control_out):
-            with contextlib.suppress(OSError):
-                if stream is not None:
-                    stream.close()
-        self._control_in = self._control_out = None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=2)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+    def _kill(self, *, grace_s: float) -> None:
+        """End the process, then close its pipes -- in that order, so nothing waits on a process that is still there.
+
+        ``grace_s`` 0 is a timeout's kill (SIGKILL at once, as Lambda does); otherwise SIGTERM first. A stopped
+        (SIGSTOP) process receives SIGKILL too.
+        """
+        process, channel = self._process, self._channel
+        self._process = self._channel = None
+        if process is not None and process.poll() is None:
+            if grace_s > 0:
+                process.send_signal(signal.SIGTERM)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=grace_s)
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=10)
+        if channel is not None:
+            channel.close()
 
     # -- addresses ----------------------------------------------------------------------------------------------------
 
@@ -165,6 +239,8 @@ class HostProcessRuntimeExecutor(RuntimeExecutor):  # type: ignore[misc, unused-
             with self._log_lock:
                 self._current = []
                 self._ended = {request_id: ended}
+            # The clock starts here, before the event is written: a write that blocks counts against the timeout.
+            deadline = time.monotonic() + timeout
             message = {
                 "type": "invoke",
                 "id": request_id,
@@ -173,55 +249,29 @@ class HostProcessRuntimeExecutor(RuntimeExecutor):  # type: ignore[misc, unused-
                 "trace_id": payload.get("trace-id", ""),
                 "deadline_ms": int((time.time() + timeout) * 1000),
             }
-            assert self._control_in is not None
-            try:
-                self._control_in.write(json.dumps(message) + "\n")
-                self._control_in.flush()
-            except OSError:
-                return self._error(request_id, "Runtime.ExitError", "Runtime exited before the invocation")
-            reply = self._read_message(timeout + 1.0)
-            if reply is None:
-                exited = self._process is not None and self._process.poll() is not None
-                code = self._process.returncode if self._process is not None else None
-                self._kill()
-                if exited:
-                    return self._error(
-                        request_id, "Runtime.ExitError", f"Runtime exited with error: exit status {code}"
-                    )
-                stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-                return self._error(
-                    request_id, "Sandbox.Timedout", f"{stamp} {request_id} Task timed out after {timeout:.2f} seconds"
-                )
-            ended.wait(2.0)  # the function's last log lines may still be in the pipe
-            with self._log_lock:
-                logs = "".join(self._current)
-            body = str(reply.get("payload", "")).encode()
-            return InvocationResult(request_id, body, is_error=not reply.get("ok", False), logs=logs)
+            assert self._channel is not None
+            reply = self._channel.send(message, deadline) or self._channel.receive(deadline)
+            if isinstance(reply, dict):
+                ended.wait(2.0)  # the function's last log lines may still be in the pipe
+                with self._log_lock:
+                    logs = "".join(self._current)
+                body = str(reply.get("payload", "")).encode()
+                return InvocationResult(request_id, body, is_error=not reply.get("ok", False), logs=logs)
+            process = self._process
+            self._kill(grace_s=0)
+            if reply == Channel.CLOSED:
+                code = process.returncode if process is not None else None
+                return self._error(request_id, "Runtime.ExitError", f"Runtime exited with error: exit status {code}")
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            return self._error(
+                request_id, "Sandbox.Timedout", f"{stamp} {request_id} Task timed out after {timeout:.2f} seconds"
+            )
 
     def _error(self, request_id: str, error_type: str, message: str) -> Any:
         with self._log_lock:
             logs = "".join(self._current)
         body = json.dumps({"errorMessage": message, "errorType": error_type}).encode()
         return InvocationResult(request_id, body, is_error=True, logs=logs)
-
-    def _read_message(self, timeout: float) -> dict[str, Any] | None:
-        """One JSON line from the process, or None on timeout or end of stream."""
-        stream = self._control_out
-        if stream is None:
-            return None
-        result: list[str] = []
-
-        def read() -> None:
-            with contextlib.suppress(OSError, ValueError):  # the stream is closed when the process is killed
-                result.append(stream.readline())
-
-        reader = threading.Thread(target=read, daemon=True)
-        reader.start()
-        reader.join(timeout)
-        if not result or not result[0]:
-            return None
-        value = json.loads(result[0])
-        return value if isinstance(value, dict) else None
 
     def _pump_logs(self, process: subprocess.Popen[bytes]) -> None:
         assert process.stdout is not None
@@ -237,6 +287,7 @@ class HostProcessRuntimeExecutor(RuntimeExecutor):  # type: ignore[misc, unused-
                 self._all_logs.append(line)
                 if len(self._all_logs) > 10_000:
                     del self._all_logs[:5_000]
+        process.stdout.close()
 
     def get_logs(self) -> str:
         with self._log_lock:
