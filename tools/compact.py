@@ -603,14 +603,19 @@ def _newest_timestamp(metadata: Sequence[Mapping[str, str]]) -> int | None:
 
 
 def _is_envelope(schema: bytes) -> bool:
+    """Whether a container's writer schema is the envelope (any version): its record's full name says so. fastavro
+    writes the full name into ``name`` and drops ``namespace``; other writers keep them apart."""
     try:
         parsed = json.loads(schema)
     except ValueError:
         return False
-    return isinstance(parsed, dict) and (parsed.get("namespace"), parsed.get("name")) == _ENVELOPE_NAME
+    if not isinstance(parsed, dict) or not isinstance(parsed.get("name"), str):
+        return False
+    name, namespace = parsed["name"], parsed.get("namespace")
+    return (name if "." in name or not namespace else f"{namespace}.{name}") == _ENVELOPE_NAME
 
 
-_ENVELOPE_NAME = tuple(load_envelope_schema()[name] for name in ("namespace", "name"))
+_ENVELOPE_NAME = "{namespace}.{name}".format(**load_envelope_schema())
 
 
 # ---------------------------------------------------------------------------------------------------------------------

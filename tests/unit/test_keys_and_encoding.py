@@ -112,3 +112,25 @@ def test_the_envelope_writer_is_byte_identical_to_fastavro_writer(codec: str) ->
     assert encode_records(records, codec=codec, key="k.avro") == fastavro_encode_records(
         records, codec=codec, key="k.avro"
     )
+
+
+def test_objects_are_the_same_bytes_whatever_the_hash_seed() -> None:
+    """fastavro orders a field's optional schema properties by a set's iteration order, which depends on the hash
+    seed: two Lambda containers must still write the same bytes for the same records and key."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; sys.path.insert(0, 'functions/archiver');"
+        "from archiver.encoding import encode_records;"
+        "r = [{'topic': 't', 'partition': 0, 'offset': 1, 'timestamp': 5, 'timestamp_type': 'CREATE_TIME',"
+        " 'key': None, 'value': b'v', 'headers': []}];"
+        "sys.stdout.buffer.write(encode_records(r, codec='null', key='k'))"
+    )
+    bodies = {
+        subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, check=True, env={"PYTHONHASHSEED": str(seed)}
+        ).stdout
+        for seed in range(6)
+    }
+    assert len(bodies) == 1

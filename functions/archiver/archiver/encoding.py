@@ -78,7 +78,7 @@ def encode_with_schema(schema: Any, records: Iterable[Mapping[str, Any]], *, cod
     like ``encode_records``: the sync marker comes from ``key`` and blocks end at ``SYNC_INTERVAL``."""
     buffer = io.BytesIO()
     fastavro.writer(buffer, schema, records, codec=codec, sync_marker=sync_marker_for(key), sync_interval=SYNC_INTERVAL)
-    return buffer.getvalue()
+    return canonical_header(buffer.getvalue())
 
 
 def block_compressor(codec: str) -> Callable[[bytes], bytes]:
@@ -94,7 +94,49 @@ def _header_without_sync(codec: str) -> bytes:
     """fastavro's own container header (magic, schema, codec) for ``codec``, less its trailing sync marker."""
     buffer = io.BytesIO()
     fastavro.writer(buffer, ENVELOPE_SCHEMA, [], codec=codec, sync_marker=bytes(SYNC_SIZE))
-    return buffer.getvalue()[:-SYNC_SIZE]
+    return canonical_header(buffer.getvalue())[:-SYNC_SIZE]
+
+
+def canonical_header(container: bytes) -> bytes:
+    """``container`` (as ``fastavro.writer`` wrote it) with the header's schema JSON written with sorted keys.
+
+    ``fastavro.parse_schema`` adds a field's optional properties (``doc``, ``default``, ...) in the iteration order
+    of a set, which changes from process to process with Python's hash seed. Without this, the same records under the
+    same key would be different bytes in another Lambda container, and compaction could not copy the blocks of
+    objects written by different containers (their headers would differ).
+    """
+    position = len(_MAGIC)
+    count, position = _read_long(container, position)
+    entries = []
+    for _ in range(count):  # fastavro writes the metadata as one map block with a positive count
+        name_length, position = _read_long(container, position)
+        name = container[position : position + name_length]
+        position += name_length
+        value_length, position = _read_long(container, position)
+        value = container[position : position + value_length]
+        position += value_length
+        if name == b"avro.schema":
+            value = json.dumps(json.loads(value), sort_keys=True).encode("utf-8")
+        entries.append(encode_long(len(name)) + name + encode_long(len(value)) + value)
+    end, position = _read_long(container, position)
+    if container[: len(_MAGIC)] != _MAGIC or count < 1 or end != 0:
+        raise ValueError("not a container header as fastavro writes it")
+    return b"".join([_MAGIC, encode_long(count), *entries, encode_long(0), container[position:]])
+
+
+_MAGIC = b"Obj\x01"
+
+
+def _read_long(data: bytes, position: int) -> tuple[int, int]:
+    """An Avro long at ``position``, and the position after it."""
+    shift = result = 0
+    while True:
+        byte = data[position]
+        position += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return (result >> 1) ^ -(result & 1), position
+        shift += 7
 
 
 def _blocks(records: Sequence[Envelope]) -> Iterator[tuple[int, bytes]]:
