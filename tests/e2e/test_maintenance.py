@@ -58,9 +58,10 @@ def test_deployed_compaction_and_audit_converge_the_archive(local_stack: Deploye
     assert archived == len([p for p in produced if p.kind != "poison"])
 
     findings = invoke_function(local_stack, local_stack.outputs["audit_function"])
-    assert findings["clean"], findings
-    assert (findings["gapOffsets"], findings["duplicateOffsets"], findings["conflictOffsets"]) == (0, 0, 0)
-    assert findings["pendingCompactions"] == 0
+    # Per topic: other tests share the bucket, and may leave gaps (a batch given up on) or objects not compacted yet.
+    figures = findings["topics"][topic]
+    assert (figures["GapOffsets"], figures["DuplicateOffsets"], figures["ConflictOffsets"]) == (0, 0, 0), findings
+    assert (figures["PendingCompactions"], figures["RedundantObjects"]) == (0, 0), findings
     assert findings["topics"][topic]["ArchivedRecords"] == archived
     assert findings["topics"][topic]["FreshnessSeconds"] >= 0
     assert (

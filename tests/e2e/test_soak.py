@@ -85,8 +85,7 @@ def test_after_the_soak_the_deployed_compaction_and_audit_leave_every_offset_exa
     assert sum(part["archivedRecords"] for part in after["partitions"]) == soak.archived, summary
 
     findings = invoke_function(local_stack, local_stack.outputs["audit_function"])
-    topic = findings["topics"][soak.topic]
-    assert findings["clean"], findings
+    topic = findings["topics"][soak.topic]  # per topic: other tests share the bucket
     assert (topic["GapOffsets"], topic["DuplicateOffsets"], topic["ConflictOffsets"]) == (0, 0, 0), findings
     assert (topic["PendingCompactions"], topic["RedundantObjects"]) == (0, 0), findings
     assert topic["ArchivedRecords"] == soak.archived
