@@ -84,10 +84,10 @@ verify: venv ## Completeness audit of the local archive: offset ranges, gaps, ov
 .PHONY: compact replay
 
 compact: venv ## Merge small archive objects into large ones (options in ARGS="...")
-	$(PY) -m tools.compact $(ARGS)
+	$(PY) -m archive_ops.compact $(ARGS)
 
 replay: venv ## Stream archived records back into a Kafka topic (options in ARGS="...")
-	$(PY) -m tools.replay $(ARGS)
+	$(PY) -m archive_ops.replay $(ARGS)
 
 # --- Benchmarks (docs/benchmarks.md); not part of `make test` ---------------------------------------------------
 # BENCH_ARGS=--quick for a fast look; the end-to-end rows start and stop their own local stack (instance "bench").

@@ -65,7 +65,7 @@ def bundle_function(
     """A directory holding the function code and its requirements for ``architecture``; built once, then cached.
 
     ``requirements`` defaults to ``source_dir/requirements.txt``; ``include`` adds code trees from elsewhere in the
-    repository under a name in the bundle (the maintenance functions take the archiver package and ``tools/``), so
+    repository under a name in the bundle (the maintenance functions take the archiver package and ``archive_ops/``), so
     the deployed code is the very code the CLI runs.
     """
     requirements = requirements or source_dir / "requirements.txt"

@@ -25,7 +25,7 @@ from typing import Any
 import fastavro
 
 from local import aws, config, deploy, produce, stack, verify
-from tools.archive_index import list_objects
+from archive_ops.archive_index import list_objects
 
 
 def heading(text: str) -> None:

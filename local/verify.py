@@ -10,7 +10,7 @@ partition run from the broker's low watermark to the consumer group's committed 
 high watermark instead, to demand that everything produced is accounted for).
 
 An offset held by more than one object is a *duplicate* when every copy is the same record (what a retried batch,
-or a compaction interrupted before deleting its inputs, leaves; ``tools.compact`` keeps one copy) and a *conflict*
+or a compaction interrupted before deleting its inputs, leaves; ``archive_ops.compact`` keeps one copy) and a *conflict*
 when the copies differ, which no retry can cause.
 
 Exit status: 0 complete; 1 gaps (an expected offset neither in S3 nor in the DLQ) or conflicts; 2 usage or
@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from local import config
-from tools.archive_index import iter_chunks, list_objects, read_envelopes, record_digest
+from archive_ops.archive_index import iter_chunks, list_objects, read_envelopes, record_digest
 
 
 @dataclass
@@ -304,7 +304,7 @@ def text_summary(result: dict[str, Any]) -> str:
     if result["duplicateCount"]:
         lines.append(
             f"  {result['duplicateCount']} offset(s) archived more than once, every copy identical: "
-            "compaction keeps one (python -m tools.compact)"
+            "compaction keeps one (python -m archive_ops.compact)"
         )
     lines.append(
         "COMPLETE: every expected offset is in S3 or in the DLQ, no gaps"

@@ -11,7 +11,7 @@ from aws_cdk.assertions import Template
 
 from infra.maintenance import ArchiveMaintenance
 from tests.infra.conftest import Synthesized, as_list, assert_problem, example, problems_of, with_changes
-from tools.maintenance import MaintenanceSettings
+from archive_ops.maintenance import MaintenanceSettings
 
 Synth = Callable[..., Synthesized]
 

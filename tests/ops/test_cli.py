@@ -8,7 +8,7 @@ import pytest
 
 from tests.ops.archive_builder import archive_batches
 from tests.unit.aws_fakes import BUCKET, FakeAws
-from tools import compact, replay
+from archive_ops import compact, replay
 
 
 def test_compact_cli_dry_run_then_compact_then_audit(aws: FakeAws, capsys: pytest.CaptureFixture[str]) -> None:

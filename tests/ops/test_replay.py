@@ -11,9 +11,9 @@ import pytest
 from tests.kafka_events import BASE_TIMESTAMP, kafka_event
 from tests.ops.archive_builder import archive_batches, archived_records, varied_record
 from tests.unit.aws_fakes import BUCKET, FakeAws, make_archiver
-from tools.archive_index import StoredObject, list_archive
-from tools.compact import CompactionConfig, Compactor
-from tools.replay import ReplayConfig, Replayer, ReplayError, Selection, parse_time, partition_records
+from archive_ops.archive_index import StoredObject, list_archive
+from archive_ops.compact import CompactionConfig, Compactor
+from archive_ops.replay import ReplayConfig, Replayer, ReplayError, Selection, parse_time, partition_records
 
 
 def replay_config(**overrides: Any) -> ReplayConfig:

@@ -1,6 +1,6 @@
 """Stream archived records from S3 back into a Kafka topic, in offset order per partition.
 
-    python -m tools.replay --bucket BUCKET --topic SOURCE [--target-topic TARGET] [--partition N ...]
+    python -m archive_ops.replay --bucket BUCKET --topic SOURCE [--target-topic TARGET] [--partition N ...]
                            [--from-offset A] [--to-offset B] [--since TIME] [--until TIME]
                            [--checkpoint FILE] [--batch-size 1000] [--partitioning same|key] [--create-topic]
                            [--bootstrap-servers HOST:PORT] [--dry-run]
@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from archiver.settings import DEFAULT_PREFIX
-from tools.archive_index import StoredObject, fetch, list_archive, read_envelopes
+from archive_ops.archive_index import StoredObject, fetch, list_archive, read_envelopes
 
 Partitioning = Literal["same", "key"]
 CHECKPOINT_VERSION = 1
@@ -475,7 +475,7 @@ def parse_time(text: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.replay", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m archive_ops.replay", description=__doc__.split("\n\n")[0])
     parser.add_argument("--bucket", required=True)
     parser.add_argument("--prefix", default=DEFAULT_PREFIX, help="archive prefix (default %(default)r)")
     parser.add_argument("--topic", required=True, help="the archived (source) topic")
@@ -493,7 +493,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="count what would be sent; no Kafka needed")
     args = parser.parse_args(argv)
 
-    from tools.compact import s3_client
+    from archive_ops.compact import s3_client
 
     config = ReplayConfig(
         bucket=args.bucket,

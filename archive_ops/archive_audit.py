@@ -33,7 +33,7 @@ from archiver.keys import LEDGER_DIRECTORY
 from archiver.partitioning import encode_topic
 from archiver.settings import DEAD_LETTER_PREFIX
 from archiver.writing import MAX_TIMESTAMP
-from tools.archive_index import (
+from archive_ops.archive_index import (
     StoredObject,
     fetch,
     find_copies,

@@ -1,7 +1,7 @@
 """Merge the archive's small objects into large ones and remove retry duplicates, per topic-partition and
 partition path.
 
-    python -m tools.compact --bucket BUCKET [--prefix topics/] [--topic T] [--partition N ...]
+    python -m archive_ops.compact --bucket BUCKET [--prefix topics/] [--topic T] [--partition N ...]
                             [--target-size 128MiB] [--older-than 2h] [--method auto|copy|reencode]
                             [--codec CODEC] [--dry-run] [--audit]
 
@@ -42,7 +42,7 @@ from botocore.exceptions import ClientError
 from archiver.encoding import encode_records, encode_with_schema, load_envelope_schema, sync_marker_for
 from archiver.settings import CODECS, DEFAULT_PREFIX
 from archiver.writing import CONTENT_TYPE, MAX_TIMESTAMP, object_metadata
-from tools.archive_index import (
+from archive_ops.archive_index import (
     COMPACTED_FROM,
     COMPACTION_METHOD,
     FetchedObject,
@@ -59,7 +59,7 @@ from tools.archive_index import (
     read_offsets,
     record_digests,
 )
-from tools.avro_blocks import Block, Container, read_container, read_records, write_container
+from archive_ops.avro_blocks import Block, Container, read_container, read_records, write_container
 
 Method = Literal["auto", "copy", "reencode"]
 DEFAULT_TARGET_BYTES = 128 * 1024 * 1024
@@ -645,7 +645,7 @@ def s3_client() -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.compact", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m archive_ops.compact", description=__doc__.split("\n\n")[0])
     parser.add_argument("--bucket", required=True)
     parser.add_argument("--prefix", default=DEFAULT_PREFIX, help="archive prefix (default %(default)r)")
     parser.add_argument("--topic", help="only this topic")
@@ -668,7 +668,7 @@ def main(argv: list[str] | None = None) -> int:
         print(message, file=sys.stderr, flush=True)
 
     if args.audit:
-        from tools.archive_audit import ArchiveAuditor
+        from archive_ops.archive_audit import ArchiveAuditor
 
         audit = ArchiveAuditor(s3, args.bucket, args.prefix).run(topic=args.topic)
         print(json.dumps(audit.as_dict(), indent=2))
