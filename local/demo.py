@@ -24,8 +24,9 @@ from typing import Any
 
 import fastavro
 
-from local import aws, config, deploy, produce, stack, verify
+from archive_ops import verify
 from archive_ops.archive_index import list_objects
+from local import aws, config, deploy, produce, stack
 
 
 def heading(text: str) -> None:

@@ -23,7 +23,8 @@ from typing import Any
 import fastavro
 import pytest
 
-from local import aws, config, deploy, stack, verify
+from archive_ops import verify
+from local import aws, config, deploy, stack
 from local.faults import FaultProxy
 
 INSTANCE = "e2e"

@@ -13,15 +13,15 @@ from typing import Any
 import fastavro
 import pytest
 
-from archiver.encoding import encode_records, sync_marker_for
-from local import verify
-from tests.kafka_events import kafka_event, kafka_record
-from tests.ops.archive_builder import archive_batches, archived_records, varied_record
-from tests.unit.aws_fakes import BUCKET, FakeAws, make_archiver
+from archive_ops import verify
 from archive_ops.archive_audit import ArchiveAuditor
 from archive_ops.archive_index import fetch, list_archive, parse_key, read_envelopes, read_offsets
 from archive_ops.avro_blocks import read_container, write_container
 from archive_ops.compact import CompactionConfig, Compactor, parse_duration, parse_size
+from archiver.encoding import encode_records, sync_marker_for
+from tests.kafka_events import kafka_event, kafka_record
+from tests.ops.archive_builder import archive_batches, archived_records, varied_record
+from tests.unit.aws_fakes import BUCKET, FakeAws, make_archiver
 
 ALL_OFFSETS = {("orders", partition): set(range(200)) for partition in (0, 1)}
 MERGED = "topics/orders/partition=0/orders+0+00000000000000000000+00000000000000000199.avro"
