@@ -129,13 +129,13 @@ class KafkaConnection:
             )
         if self.sasl_mechanism == MSK_IAM and protocol != "SASL_SSL":
             problems.append("MSK IAM authentication needs --security-protocol SASL_SSL (MSK's IAM listener is TLS)")
-        if sasl and self.sasl_mechanism in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"):
-            if not self.sasl_username or self.sasl_password is None:
-                problems.append(
-                    f"SASL {self.sasl_mechanism} needs a user name and password: --sasl-username with the password "
-                    f"in ${PASSWORD_ENV}, --secret-arn (a Secrets Manager secret with username and password), or "
-                    "sasl.jaas.config in --kafka-properties"
-                )
+        needs_password = sasl and self.sasl_mechanism in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+        if needs_password and (not self.sasl_username or self.sasl_password is None):
+            problems.append(
+                f"SASL {self.sasl_mechanism} needs a user name and password: --sasl-username with the password "
+                f"in ${PASSWORD_ENV}, --secret-arn (a Secrets Manager secret with username and password), or "
+                "sasl.jaas.config in --kafka-properties"
+            )
         if (self.sasl_username or self.sasl_password) and self.sasl_mechanism in (None, MSK_IAM):
             problems.append("a SASL user name or password needs --sasl-mechanism PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
         has_cert = bool(self.ssl_certificate_location or self.ssl_certificate_pem)
@@ -145,7 +145,9 @@ class KafkaConnection:
                 "a client certificate needs its private key and the other way round: --ssl-certificate-location "
                 "with --ssl-key-location"
             )
-        tls_material = has_cert or has_key or bool(self.ssl_ca_location or self.ssl_ca_pem or self.ssl_keystore_location)
+        tls_material = (
+            has_cert or has_key or bool(self.ssl_ca_location or self.ssl_ca_pem or self.ssl_keystore_location)
+        )
         if tls_material and protocol in ("PLAINTEXT", "SASL_PLAINTEXT"):
             problems.append(f"TLS certificates are set but the security protocol {protocol} does not use TLS")
         for what, path in (
@@ -252,8 +254,7 @@ class KafkaConnection:
 def redacted(settings: Mapping[str, Any]) -> dict[str, Any]:
     """``settings`` safe to print: secret values and callbacks replaced."""
     return {
-        name: "[redacted]" if name in SECRET_SETTINGS or callable(value) else value
-        for name, value in settings.items()
+        name: "[redacted]" if name in SECRET_SETTINGS or callable(value) else value for name, value in settings.items()
     }
 
 
@@ -262,7 +263,7 @@ def redacted(settings: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def read_properties(path: Path) -> dict[str, str]:
-    """A Java ``.properties`` file: ``key=value`` or ``key: value`` lines, ``#``/``!`` comments, ``\\`` continuations."""
+    """A Java ``.properties`` file: ``key=value`` or ``key: value`` lines, ``#``/``!`` comments, continuations."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
@@ -358,7 +359,7 @@ def _jaas(text: str, values: dict[str, Any], source: str) -> list[str]:
     }
     if module.endswith(("ScramLoginModule", "PlainLoginModule")):
         if "username" not in options or "password" not in options:
-            return [f"{source}: sasl.jaas.config {module} needs username=\"...\" and password=\"...\""]
+            return [f'{source}: sasl.jaas.config {module} needs username="..." and password="..."']
         values["sasl_username"], values["sasl_password"] = options["username"], options["password"]
         return []
     if module == "software.amazon.msk.auth.iam.IAMLoginModule":

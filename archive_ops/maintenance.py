@@ -13,10 +13,10 @@ from dataclasses import dataclass, fields
 from datetime import timedelta
 from typing import Any
 
-from archiver.errors import SettingsError
-from archiver.settings import DEAD_LETTER_PREFIX, DEFAULT_PREFIX
 from archive_ops.archive_audit import DEFAULT_STATE_PREFIX
 from archive_ops.compact import DEFAULT_TARGET_BYTES, MAX_TARGET_BYTES, CompactionConfig
+from archiver.errors import SettingsError
+from archiver.settings import DEAD_LETTER_PREFIX, DEFAULT_PREFIX
 
 DEFAULT_MIN_AGE_SECONDS = 2 * 3600  # an hour's window is closed, and late retries are over, two hours later
 WORK_MESSAGE_VERSION = 1

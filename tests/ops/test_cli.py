@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from archive_ops import compact, replay
 from tests.ops.archive_builder import archive_batches
 from tests.unit.aws_fakes import BUCKET, FakeAws
-from archive_ops import compact, replay
 
 
 def test_compact_cli_dry_run_then_compact_then_audit(aws: FakeAws, capsys: pytest.CaptureFixture[str]) -> None:

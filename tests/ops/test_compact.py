@@ -17,7 +17,8 @@ from archive_ops import verify
 from archive_ops.archive_audit import ArchiveAuditor
 from archive_ops.archive_index import fetch, list_archive, parse_key, read_envelopes, read_offsets
 from archive_ops.avro_blocks import read_container, write_container
-from archive_ops.compact import CompactionConfig, Compactor, parse_duration, parse_size
+from archive_ops.cli.options import parse_duration, parse_size
+from archive_ops.compact import CompactionConfig, Compactor
 from archiver.encoding import encode_records, sync_marker_for
 from tests.kafka_events import kafka_event, kafka_record
 from tests.ops.archive_builder import archive_batches, archived_records, varied_record

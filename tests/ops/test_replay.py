@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 
+from archive_ops.archive_index import StoredObject, list_archive
+from archive_ops.cli.options import parse_time
+from archive_ops.compact import CompactionConfig, Compactor
+from archive_ops.replay import ReplayConfig, Replayer, ReplayError, Selection, partition_records
 from tests.kafka_events import BASE_TIMESTAMP, kafka_event
 from tests.ops.archive_builder import archive_batches, archived_records, varied_record
 from tests.unit.aws_fakes import BUCKET, FakeAws, make_archiver
-from archive_ops.archive_index import StoredObject, list_archive
-from archive_ops.compact import CompactionConfig, Compactor
-from archive_ops.replay import ReplayConfig, Replayer, ReplayError, Selection, parse_time, partition_records
 
 
 def replay_config(**overrides: Any) -> ReplayConfig:
