@@ -10,7 +10,7 @@ REQUIREMENTS := requirements.txt requirements-dev.txt functions/archiver/require
 # pip's progress, one line per package, instead of 90 silent seconds.
 PIP_PROGRESS := grep -E --line-buffered '^(Collecting|Installing collected|Successfully installed|ERROR)' || true
 
-.PHONY: help venv lint format test unit synth deploy bench clean
+.PHONY: help venv lint format test unit synth deploy schema bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -76,6 +76,9 @@ endif
 deploy: venv $(NODE_STAMP) ## Deploy one config to AWS: make deploy CONFIG=config/prod.json (ARGS="--require-approval never")
 	@test -n "$(CONFIG)" || { echo "make deploy needs CONFIG=FILE, e.g. make deploy CONFIG=config/prod.json"; exit 2; }
 	$(VENV)/bin/kafka-s3-archiver deploy --config $(CONFIG) -- $(ARGS)
+
+schema: venv ## Regenerate config/schema.json (the config's JSON Schema) from infra/config.py
+	$(PY) -m infra.config schema > config/schema.json
 
 # --- Local pipeline: Tansu broker + LocalStack on 127.0.0.1, cdklocal deploy, ESM emulator (docs/local.md) ---------
 # LOCAL_INSTANCE=<name> keeps several local stacks apart; KEEP=1 leaves the demo's stack running.

@@ -32,12 +32,12 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from archive_ops.maintenance import MaintenanceSettings
 from archiver.settings import DEAD_LETTER_PREFIX
 from infra import FUNCTION_DIR, PROJECT_ROOT
 from infra.bundling import bundle_function
 from infra.config import Architecture, MaintenanceConfig
 from infra.nag import acknowledge, acknowledge_wildcard_resources
-from archive_ops.maintenance import MaintenanceSettings
 
 MAINTENANCE_DIR = PROJECT_ROOT / "functions" / "maintenance"
 RUNTIME = lambda_.Runtime.PYTHON_3_13

@@ -200,9 +200,12 @@ class Deployment:
         from infra.config import ConfigError, load_config
 
         try:
-            return cls(load_config(path), clients)
+            config = load_config(path)
         except ConfigError as error:
             raise CliError(f"{error.problems[0]} (in {path}; {len(error.problems)} problem(s) in all)") from error
+        if config.region and not (os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")):
+            clients.region = config.region  # where the stack lives, unless the shell says otherwise
+        return cls(config, clients)
 
     def output(self, name: str, flag: str) -> str:
         """A stack output, for a value the operator did not pass as ``flag``."""
@@ -334,8 +337,9 @@ class Clients:
     """boto3 clients, created on first use with the standard AWS configuration (``AWS_PROFILE``, ``AWS_REGION``,
     ``AWS_ENDPOINT_URL*``). Tests replace ``factory``."""
 
-    def __init__(self, factory: Any = None) -> None:
+    def __init__(self, factory: Any = None, *, region: str | None = None) -> None:
         self._factory = factory
+        self.region = region
         self._made: dict[str, Any] = {}
 
     def client(self, service: str) -> Any:
@@ -346,6 +350,8 @@ class Clients:
                 import boto3
                 from botocore.config import Config
 
-                config = Config(retries={"max_attempts": 8, "mode": "standard"}, connect_timeout=10, read_timeout=60)
-                self._made[service] = boto3.client(service, config=config)
+                # Standard retries (AWS_MAX_ATTEMPTS, default 3): rides out throttling without minutes of silence
+                # when an endpoint is simply unreachable.
+                config = Config(retries={"mode": "standard"}, connect_timeout=10, read_timeout=60)
+                self._made[service] = boto3.client(service, config=config, region_name=self.region)
         return self._made[service]
