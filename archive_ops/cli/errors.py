@@ -21,11 +21,12 @@ def explain(error: BaseException) -> str | None:
     """A one-line explanation of an AWS, Kafka or configuration error, or None for a bug (which keeps its traceback)."""
     from botocore import exceptions as aws
 
+    from archive_ops.backfill import BackfillError
     from archive_ops.kafka_client import KafkaSettingsError
     from archive_ops.replay import ReplayError
     from archive_ops.verify import UnknownTopicsError
 
-    if isinstance(error, CliError | KafkaSettingsError | ReplayError | UnknownTopicsError):
+    if isinstance(error, CliError | KafkaSettingsError | ReplayError | UnknownTopicsError | BackfillError):
         return str(error)
     if isinstance(error, aws.NoCredentialsError | aws.PartialCredentialsError):
         return "no AWS credentials found: set AWS_PROFILE (aws sso login) or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"

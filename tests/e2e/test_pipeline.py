@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +23,6 @@ import pytest
 from local import config, produce
 from local.faults import S3_SLOW_DOWN, SQS_QUEUE_MISSING, Rule, s3_put, sqs_send
 from tests.e2e.conftest import (
-    INSTANCE,
     Deployed,
     archived,
     audit,
@@ -228,10 +228,13 @@ def test_retries_exhausted_sends_an_aws_shaped_on_failure_record(
     assert int(span["firstRecordOffset"]) <= poison.offset <= int(span["lastRecordOffset"])
     assert span["firstRecordTimestamp"].endswith("Z")
     assert discarded["records"] == info["recordsInfo"]
-    # The discarded batch is accounted for by the on-failure record (in its own queue; the dead-letter queue has
-    # nothing for this topic, the function could not send), the rest is archived: no gaps.
+    # The discarded batch is named by its on-failure record (in its own queue; the dead-letter queue has nothing for
+    # this topic, the function could not send): not archived, only in Kafka, never complete. The rest is archived.
     result = audit(local_stack, topic, queue_url=local_stack.on_failure_queue_url)
-    assert result["complete"], result
+    assert not result["complete"], result
+    (partition,) = result["partitions"]
+    assert partition["notArchived"] == [[int(span["firstRecordOffset"]), int(span["lastRecordOffset"])]]
+    assert partition["gaps"] == []
     assert committed(local_stack, topic, 1) == log_end(produced)
 
 
@@ -273,10 +276,11 @@ def test_verify_cli_reports_a_gap(local_stack: Deployed, topic: str) -> None:
     local_stack.client("s3").delete_object(Bucket=local_stack.bucket, Key=keys[1])  # offsets 20..39 go missing
 
     command = [
-        sys.executable, "-m", "local.verify", "--instance", INSTANCE, "--prefix", f"topics/{topic}/",
-        "--topics", topic, "--group", f"{topic}-group", "--expect", "high",
+        str(Path(sys.executable).parent / "kafka-s3-archiver"), "verify", "--config", "config/local.json",
+        "--prefix", f"topics/{topic}/", "--topic", topic, "--group", f"{topic}-group", "--expect", "high",
     ]  # fmt: skip
-    result = subprocess.run(command, cwd=config.ROOT, capture_output=True, text=True, timeout=120, check=False)
+    env = {**os.environ, **local_stack.endpoints.env()}
+    result = subprocess.run(command, cwd=config.ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
 
     assert result.returncode == 1, result.stderr
     report = json.loads(result.stdout)
