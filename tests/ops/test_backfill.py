@@ -60,7 +60,8 @@ class ScriptedConsumer:
     """A partition holding offsets ``low..high-1``; polls from the assigned offset, then EOF."""
 
     def __init__(self, low: int, high: int, committed: int | None = None) -> None:
-        self.low, self.high, self.position = low, high, None
+        self.low, self.high = low, high
+        self.position: int | None = None
         self.settings: dict[str, Any] = {}
         self.committed_offset = committed
         self.commits: list[int] = []

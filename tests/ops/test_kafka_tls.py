@@ -213,9 +213,10 @@ def mtls(pki: Pki) -> Iterator[TlsBroker]:
 def make_topic(broker: TlsBroker, pki: Pki, topic: str) -> None:
     """Five records in partition 0, produced through the TLS proxy (the broker advertises only the proxy)."""
     from confluent_kafka import Producer
-    from confluent_kafka.admin import AdminClient, NewTopic
+    from confluent_kafka.admin import AdminClient
+    from confluent_kafka.cimpl import NewTopic
 
-    settings = {
+    settings: dict[str, str | int | float | bool] = {
         "bootstrap.servers": f"127.0.0.1:{broker.proxy.port}",
         "security.protocol": "SSL",
         "ssl.ca.location": str(pki.ca),
