@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from archive_ops.archive_audit import to_runs
 from archive_ops.archive_index import iter_chunks, list_objects, read_envelopes, record_digest
 
 
@@ -88,14 +89,8 @@ class PartitionReport:
 
 
 def ranges(offsets: Iterable[int]) -> list[list[int]]:
-    """[[first, last], ...] of consecutive runs."""
-    result: list[list[int]] = []
-    for offset in sorted(set(offsets)):
-        if result and offset == result[-1][1] + 1:
-            result[-1][1] = offset
-        else:
-            result.append([offset, offset])
-    return result
+    """[[first, last], ...] of consecutive runs (the audit's offset runs)."""
+    return to_runs(offsets)
 
 
 def _report(reports: dict[tuple[str, int], PartitionReport], topic: str, partition: int) -> PartitionReport:
