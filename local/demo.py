@@ -195,12 +195,13 @@ def main(argv: list[str] | None = None) -> int:
             f"  dashboard: {outputs['dashboard']} (aws cloudwatch get-dashboard --endpoint-url {endpoints.aws_endpoint}"
             f" --dashboard-name {outputs['dashboard']})"
         )
-        print("Completeness (python -m local.verify --expect high):")
+        print("Completeness (kafka-s3-archiver verify --expect high):")
         result = verify.audit(
             s3=s3,
             bucket=outputs["bucket"],
             sqs=sqs,
             queue_url=outputs["queue_url"],
+            on_failure_queue_url=outputs.get("on_failure_queue_url"),
             bootstrap=endpoints.kafka_bootstrap,
             topics=[topic],
             group=outputs["event_source"].get("consumerGroupId"),

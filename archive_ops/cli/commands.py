@@ -24,8 +24,10 @@ from archive_ops.cli.options import (
     add_range,
     add_topics,
     check_range,
+    offset,
     parse_duration,
     parse_size,
+    partition,
 )
 
 MAX_TARGET_BYTES = 5 * 1024**3  # a merged object is one PUT: S3 takes at most 5 GiB
@@ -367,7 +369,11 @@ def _replay_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]
     add_archive(parser)
     parser.add_argument("--topic", required=True, metavar="NAME", help="the archived (source) topic")
     parser.add_argument(
-        "--partition", type=int, action="append", metavar="N", help="a source partition (repeatable; default: all)"
+        "--partition",
+        type=partition,
+        action="append",
+        metavar="N",
+        help="a source partition (repeatable; default: all)",
     )
     add_range(parser)
     parser.add_argument("--target-topic", metavar="NAME", help="the topic to produce to (required)")
@@ -473,8 +479,8 @@ def _backfill_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
         "--dead-letter-queue-url", metavar="URL", help="where undecodable records go (default: the stack's)"
     )
     add_topics(parser, many=False, required=True)
-    parser.add_argument("--from-offset", type=int, required=True, metavar="OFFSET", help="first offset (inclusive)")
-    parser.add_argument("--to-offset", type=int, required=True, metavar="OFFSET", help="last offset (inclusive)")
+    parser.add_argument("--from-offset", type=offset, required=True, metavar="OFFSET", help="first offset (inclusive)")
+    parser.add_argument("--to-offset", type=offset, required=True, metavar="OFFSET", help="last offset (inclusive)")
     parser.add_argument(
         "--batch-size", type=int, metavar="N", help="records per batch (default: the config's eventSource.batchSize)"
     )

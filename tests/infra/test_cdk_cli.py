@@ -180,3 +180,12 @@ def test_the_command_says_what_to_install(tmp_path: Path, monkeypatch: Any, caps
     (tmp_path / "node_modules" / ".bin" / "cdk").touch()
     assert main(["deploy", "--config", "config/local.json"]) == 2
     assert "run `make venv`" in capsys.readouterr().err
+
+
+def test_cdk_app_before_make_venv_says_what_to_run(tmp_path: Path) -> None:
+    """cdk.json's app on a fresh checkout (no .venv): one line naming `make venv`, not "python: not found"."""
+    script = PROJECT_ROOT / "scripts" / "cdk-app"
+    result = subprocess.run([str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 1
+    assert "run 'make venv node-modules' first" in result.stderr
+    assert json.loads((PROJECT_ROOT / "cdk.json").read_text())["app"] == "scripts/cdk-app"
