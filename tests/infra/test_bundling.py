@@ -116,7 +116,7 @@ def test_installing_the_wheels_says_so_on_stderr(
 
     requirements = tmp_path / "requirements.txt"
     requirements.write_text("fastavro\n")
-    monkeypatch.setattr(bundling.subprocess, "run", lambda *_a, **_k: subprocess.CompletedProcess([], 0, "", ""))
+    monkeypatch.setattr("infra.bundling.subprocess.run", lambda *_a, **_k: subprocess.CompletedProcess([], 0, "", ""))
     bundling._dependencies(architecture="arm64", requirements=requirements, cache_root=tmp_path)
     err = capsys.readouterr().err
     assert "bundling: installing requirements.txt for arm64" in err
