@@ -270,10 +270,12 @@ class Deployment:
             region=args.region,
         )
         secret = args.secret_arn or self._config_secret()
-        if secret and not (args.sasl_username or connection.sasl_password or connection.ssl_key_location):
+        has_credentials = args.sasl_username or connection.sasl_password or connection.ssl_key_location
+        if secret and not has_credentials and connection.sasl_mechanism != MSK_IAM:
             connection = self._with_secret(connection, secret)
         ca_secret = self._config_ca_secret()
-        if ca_secret and not (connection.ssl_ca_location or connection.ssl_ca_pem):
+        tls = connection.protocol in ("SSL", "SASL_SSL")
+        if ca_secret and tls and not (connection.ssl_ca_location or connection.ssl_ca_pem):
             connection = connection.merged(ssl_ca_pem=self._secret(ca_secret).get("certificate"))
         connection.check()
         return connection
