@@ -11,6 +11,11 @@ object holds (offset runs, record count, newest timestamp, ETag). A run lists th
 not seen (or whose ETag changed), forgets deleted ones, and compares contents only where two objects share offsets
 (that verdict is remembered too). Without a ``state_prefix`` it reads everything (``compact --audit``, tests).
 
+With a ``settle_age`` (the deployed audit, next to the deployed compaction) it leaves the objects the function wrote
+less than that long ago unread: compaction is about to replace them, so reading them would double the audit's
+GETs for nothing. They are counted (``unsettled_objects``), the newest one's metadata still gives freshness, and
+their offsets are audited once compaction has merged them or they have settled: gaps show up that much later.
+
 What a gap is: an offset between a partition's first and last accounted offset that is neither in an object nor
 in the ledger. Kafka itself leaves offsets without records (transaction markers, compacted topics): on such topics
 gaps at batch boundaries are expected; docs/operations.md says how to tell them apart.
@@ -165,6 +170,7 @@ class PartitionFindings:
     conflicts: list[dict[str, Any]]  # offsets whose copies differ: [{"offset", "keys"}]
     pending_compactions: int  # objects older than the compaction window that compaction has not processed
     redundant_objects: int  # objects every record of which another object holds
+    unsettled_objects: int  # recent objects the function wrote, left unread until compaction merges them
     newest_timestamp: int | None
     freshness_seconds: float | None
 
@@ -182,6 +188,7 @@ class AuditReport:
     partitions: list[PartitionFindings] = field(default_factory=list)
     objects_listed: int = 0
     objects_read: int = 0
+    objects_headed: int = 0
     bytes_read: int = 0
     incomplete: bool = False  # stopped for time: the partitions not listed were not audited this run
     seconds: float = 0.0
@@ -224,6 +231,7 @@ class AuditReport:
             "incomplete": self.incomplete,
             "objectsListed": self.objects_listed,
             "objectsRead": self.objects_read,
+            "objectsHeaded": self.objects_headed,
             "bytesRead": self.bytes_read,
             "seconds": round(self.seconds, 3),
             "gapOffsets": sum(p.gap_offsets for p in self.partitions),
@@ -231,6 +239,7 @@ class AuditReport:
             "conflictOffsets": sum(p.conflict_offsets for p in self.partitions),
             "pendingCompactions": sum(p.pending_compactions for p in self.partitions),
             "redundantObjects": sum(p.redundant_objects for p in self.partitions),
+            "unsettledObjects": sum(p.unsettled_objects for p in self.partitions),
             "topics": self.by_topic(),
             "partitions": [
                 {**asdict(p), "gapOffsets": p.gap_offsets, "conflictOffsets": p.conflict_offsets}
@@ -254,6 +263,7 @@ class ArchiveAuditor:
         *,
         state_prefix: str | None = None,
         compaction_age: timedelta | None = None,
+        settle_age: timedelta | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         seconds_left: Callable[[], float] | None = None,
         seconds_per_partition: float = 30.0,
@@ -266,6 +276,7 @@ class ArchiveAuditor:
         self._prefix = prefix
         self._state_prefix = state_prefix
         self._compaction_age = compaction_age
+        self._settle_age = settle_age
         self._now = now
         self._seconds_left = seconds_left
         self._seconds_per_partition = seconds_per_partition
@@ -308,10 +319,16 @@ class ArchiveAuditor:
         self, tp: TopicPartition, listed: Sequence[StoredObject], ledger_keys: Mapping[str, str], report: AuditReport
     ) -> PartitionFindings:
         manifest, original = self._load(tp)
-        present = {item.key: item for item in listed}
-        for key in set(manifest.objects) - set(present):
+        settled_before = None if self._settle_age is None else self._now() - self._settle_age
+        unsettled = [
+            item
+            for item in listed
+            if settled_before is not None and item.ref.last_offset is None and item.last_modified > settled_before
+        ]
+        settled = [item for item in listed if item not in unsettled]
+        for key in set(manifest.objects) - {item.key for item in settled}:
             del manifest.objects[key]
-        for item in listed:
+        for item in settled:
             known = manifest.objects.get(item.key)
             if known is None or known.etag != item.etag:
                 summary = self._summarize(item, report)
@@ -323,7 +340,7 @@ class ArchiveAuditor:
             runs = self._read_ledger(key, report)
             if runs is not None:
                 manifest.ledger[key] = runs
-        findings = self._findings(tp, manifest, report)
+        findings = self._findings(tp, manifest, listed, unsettled, report)
         if self._state_prefix is not None and manifest.to_json() != original:
             self._s3.put_object(
                 Bucket=self._bucket, Key=self._manifest_key(tp), Body=manifest.to_json(), ContentType="application/json"
@@ -360,7 +377,14 @@ class ArchiveAuditor:
             self._log(f"{key} is not a dead-letter ledger entry; ignored")
             return None
 
-    def _findings(self, tp: TopicPartition, manifest: Manifest, report: AuditReport) -> PartitionFindings:
+    def _findings(
+        self,
+        tp: TopicPartition,
+        manifest: Manifest,
+        listed: Sequence[StoredObject],
+        unsettled: Sequence[StoredObject],
+        report: AuditReport,
+    ) -> PartitionFindings:
         objects = manifest.objects
         archived = merge_runs(*(summary.offsets for summary in objects.values()))
         dead_lettered = merge_runs(*manifest.ledger.values())
@@ -368,17 +392,21 @@ class ArchiveAuditor:
         held_twice, conflicts, redundant = self._copies(manifest, report)
         now = self._now()
         cutoff = None if self._compaction_age is None else now - self._compaction_age
+        # From the listing alone: objects the function wrote that compaction should have merged by now.
         pending = sum(
-            1
-            for summary in objects.values()
-            if not summary.compacted and (cutoff is None or datetime.fromisoformat(summary.last_modified) <= cutoff)
+            1 for item in listed if item.ref.last_offset is None and (cutoff is None or item.last_modified <= cutoff)
         )
-        newest = max((s.newest_timestamp for s in objects.values() if s.newest_timestamp is not None), default=None)
+        timestamps = [s.newest_timestamp for s in objects.values() if s.newest_timestamp is not None]
+        if unsettled:
+            # S3 times have one-second resolution: of objects written in the same second, the later offsets win.
+            newest_object = max(unsettled, key=lambda item: (item.last_modified, item.ref.first_offset))
+            timestamps += [t for t in [self._newest_timestamp_of(newest_object.key, report)] if t is not None]
+        newest = max(timestamps, default=None)
         freshness = None if newest is None else max(0.0, now.timestamp() - newest / 1000)
         return PartitionFindings(
             topic=tp[0],
             partition=tp[1],
-            objects=len(objects),
+            objects=len(listed),
             archived_records=run_count(archived),
             dead_lettered_records=run_count(dead_lettered),
             first_offset=accounted[0][0] if accounted else None,
@@ -388,9 +416,22 @@ class ArchiveAuditor:
             conflicts=conflicts,
             pending_compactions=pending,
             redundant_objects=len(redundant),
+            unsettled_objects=len(unsettled),
             newest_timestamp=newest,
             freshness_seconds=freshness,
         )
+
+    def _newest_timestamp_of(self, key: str, report: AuditReport) -> int | None:
+        """The ``max-timestamp`` metadata of one object (a HEAD, no body)."""
+        try:
+            head = self._s3.head_object(Bucket=self._bucket, Key=key)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+                return None
+            raise
+        report.objects_headed += 1
+        value = str(head.get("Metadata", {}).get(MAX_TIMESTAMP, ""))
+        return int(value) if value.lstrip("-").isdigit() else None
 
     def _copies(self, manifest: Manifest, report: AuditReport) -> tuple[Runs, list[dict[str, Any]], set[str]]:
         """Offsets held by more than one object; which of them differ (compared once per pair of objects); and the

@@ -8,7 +8,7 @@ handlers (``functions/maintenance``), so the deployed maintenance and the CLI ar
   work (directory + topic + partition). An SQS event source hands them to worker Lambdas one at a time, with bounded
   concurrency; a group that needs more than one invocation is queued again. Failed messages go to the work queue's
   own dead-letter queue after three tries (alarmed). Every merge is crash-safe and safe against concurrent runs and
-  the archiver writing meanwhile (docs/operations.md).
+  the archiver writing meanwhile.
 * Audit: an EventBridge rule runs the audit Lambda, which keeps its manifests under ``AUDIT_STATE_PREFIX`` and
   publishes per-topic metrics; alarms page on any gap or conflict, and on the audit not running.
 """
@@ -32,11 +32,12 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from archive_ops.maintenance import MaintenanceSettings
+from archive_ops.maintenance import SETTLE_SLACK_SECONDS, MaintenanceSettings
 from archiver.settings import DEAD_LETTER_PREFIX
 from infra import FUNCTION_DIR, PROJECT_ROOT
 from infra.bundling import bundle_function
 from infra.config import Architecture, MaintenanceConfig
+from infra.monitoring import RUNBOOK
 from infra.nag import acknowledge, acknowledge_wildcard_resources
 
 MAINTENANCE_DIR = PROJECT_ROOT / "functions" / "maintenance"
@@ -134,6 +135,7 @@ class ArchiveMaintenance(NestedStack):
             target_bytes=compaction.target_size_mib * 1024 * 1024,
             min_age_seconds=compaction.min_age_minutes * 60,
             work_queue_url=self.work_queue.queue_url if self.work_queue is not None else None,
+            audit_settle_seconds=(compaction.min_age_minutes * 60 + SETTLE_SLACK_SECONDS if compaction.enabled else 0),
         )
         if compaction.enabled:
             self._compaction(config)
@@ -182,20 +184,20 @@ class ArchiveMaintenance(NestedStack):
         self._alarm(
             "CompactionWorkFailed",
             "Compaction work items failed three times and went to the work dead-letter queue: read the worker's logs, "
-            "fix, then redrive the queue (docs/operations.md).",
+            "fix, then redrive the queue.",
             dead_letters.metric_approximate_number_of_messages_visible(statistic=cw.Stats.MAXIMUM, period=PERIOD),
         )
         for name, function in (("CompactionPlannerErrors", self.planner), ("CompactionWorkerErrors", self.worker)):
             self._alarm(
                 name,
                 f"The {name.removesuffix('Errors').removeprefix('Compaction').lower()} failed: compaction does not "
-                "progress until it runs again cleanly (docs/operations.md).",
+                "progress until it runs again cleanly.",
                 function.metric_errors(statistic=cw.Stats.SUM, period=PERIOD),
             )
         self._alarm(
             "CompactionConflicts",
             "Compaction found copies of one Kafka record that differ: both objects are kept. Investigate with "
-            "`kafka-s3-archiver verify` (docs/operations.md).",
+            "`kafka-s3-archiver verify`.",
             self._own_metric("CompactionConflicts", cw.Stats.SUM),
         )
         alarms = [alarm for name, alarm in self.alarms.items() if name.startswith("Compaction")]
@@ -257,14 +259,14 @@ class ArchiveMaintenance(NestedStack):
         runs = self._own_metric("AuditRuns", cw.Stats.SUM, period=Duration.hours(3))
         self._alarm(
             "AuditNotRunning",
-            "The archive audit has not completed a run in 3 hours: gaps would go unnoticed (docs/operations.md).",
+            "The archive audit has not completed a run in 3 hours: gaps would go unnoticed.",
             runs,
             comparison=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
             missing=cw.TreatMissingData.BREACHING,
         )
         self._alarm(
             "AuditErrors",
-            "The archive audit failed (docs/operations.md).",
+            "The archive audit failed.",
             self.auditor.metric_errors(statistic=cw.Stats.SUM, period=PERIOD),
         )
         gap_metrics, conflict_metrics, freshness_metrics = [], [], []
@@ -278,20 +280,19 @@ class ArchiveMaintenance(NestedStack):
             self._alarm(
                 f"ArchiveGaps{_construct_safe(topic)}",
                 f"Offsets of topic {topic} are neither archived nor dead-lettered: re-archive them from Kafka with "
-                "`kafka-s3-archiver backfill` before retention deletes them (docs/operations.md).",
+                "`kafka-s3-archiver backfill` before retention deletes them.",
                 gaps,
             )
             self._alarm(
                 f"ArchiveConflicts{_construct_safe(topic)}",
-                f"Topic {topic} has records archived twice with different contents (docs/operations.md).",
+                f"Topic {topic} has records archived twice with different contents.",
                 conflicts,
                 missing=cw.TreatMissingData.IGNORE,
             )
             if audit.freshness_alarm_minutes is not None:
                 self._alarm(
                     f"ArchiveStale{_construct_safe(topic)}",
-                    f"The newest archived record of topic {topic} is over {audit.freshness_alarm_minutes} minutes "
-                    "old (docs/operations.md).",
+                    f"The newest archived record of topic {topic} is over {audit.freshness_alarm_minutes} minutes old.",
                     freshness,
                     threshold=audit.freshness_alarm_minutes * 60,
                     comparison=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
@@ -468,7 +469,7 @@ class ArchiveMaintenance(NestedStack):
         self.alarms[name] = cw.Alarm(
             self,
             name,
-            alarm_description=description,
+            alarm_description=f"{description} Runbook: {RUNBOOK}, {name}.",
             metric=metric,
             threshold=threshold,
             comparison_operator=comparison,

@@ -29,6 +29,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         settings.archive_prefix,
         state_prefix=settings.audit_state_prefix,
         compaction_age=settings.min_age,
+        settle_age=settings.audit_settle_age,
         seconds_left=lambda: seconds_left(context),
         log=logger.info,
     )

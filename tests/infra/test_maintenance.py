@@ -168,3 +168,13 @@ def test_bad_maintenance_settings_fail_synth_naming_the_field() -> None:
     assert_problem(problems, "maintenance.compaction.maxConcurrency", "from 2")
     assert_problem(problems, "maintenance.audit.freshnessAlarmMinutes", "from 5")
     assert_problem(problems, "maintenance.audit.color", "not a known field")
+
+
+def test_every_maintenance_alarm_names_its_runbook_entry(msk: Synthesized) -> None:
+    maintenance, template = nested(msk)
+    descriptions = {
+        resource["Properties"]["AlarmDescription"]
+        for resource in template.find_resources("AWS::CloudWatch::Alarm").values()
+    }
+    for name in maintenance.alarms:
+        assert any(d.endswith(f"Runbook: docs/operations.md, section Runbook, {name}.") for d in descriptions), name

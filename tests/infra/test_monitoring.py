@@ -364,6 +364,16 @@ RUNBOOK_IDS = (
     "OnFailureQueueNotEmpty",
     "OnFailureQueueOldMessage",
     "RecordsGivenUp",
+    # the deployed maintenance's (infra/maintenance.py, tests/infra/test_maintenance.py)
+    "ArchiveGaps",
+    "ArchiveConflicts",
+    "ArchiveStale",
+    "AuditNotRunning",
+    "AuditErrors",
+    "CompactionWorkFailed",
+    "CompactionPlannerErrors",
+    "CompactionWorkerErrors",
+    "CompactionConflicts",
 )
 
 

@@ -141,3 +141,20 @@ def test_a_time_budget_stops_between_partitions_and_the_next_run_goes_on(aws: Fa
 def test_the_state_prefix_must_lie_outside_the_archive(aws: FakeAws) -> None:
     with pytest.raises(ValueError, match="outside the archive prefix"):
         auditor(aws, state_prefix="topics/state/")
+
+
+def test_with_a_settle_age_recent_objects_are_counted_not_read(aws: FakeAws) -> None:
+    archive_batches(aws, partitions=(0,), batches=3)  # 0-59, objects the function wrote
+    compactor(aws.s3).run()
+    archive_batches(aws, partitions=(0,), batches=2, start=60)  # 60-99, just written
+    newest = max(varied_record("orders", 0, offset)["timestamp"] for offset in range(100))
+    report = auditor(aws, state_prefix=STATE, settle_age=timedelta(hours=3)).run()
+    (partition,) = report.partitions
+    assert report.objects_read == 1  # the compacted object only
+    assert report.objects_headed == 1  # the newest recent object's metadata, for freshness
+    assert (partition.unsettled_objects, partition.archived_records, partition.last_offset) == (2, 60, 59)
+    assert partition.newest_timestamp == newest
+    later = auditor(
+        aws, state_prefix=STATE, settle_age=timedelta(hours=3), now=lambda: datetime.now(UTC) + timedelta(hours=4)
+    )
+    assert later.run().partitions[0].archived_records == 100  # settled: read now
