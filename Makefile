@@ -6,20 +6,26 @@ PYTHON ?= $(shell scripts/find-python)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-stamp
-REQUIREMENTS := requirements.txt requirements-dev.txt functions/archiver/requirements.txt
+REQUIREMENTS := requirements.txt requirements-dev.txt functions/archiver/requirements.txt pyproject.toml
+# pip's progress, one line per package, instead of 90 silent seconds.
+PIP_PROGRESS := grep -E --line-buffered '^(Collecting|Installing collected|Successfully installed|ERROR)' || true
 
-.PHONY: help venv lint format test unit synth bench clean
+.PHONY: help venv lint format test unit synth deploy schema bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-venv: $(STAMP) ## Create or refresh .venv (Python 3.13) from the requirements files
+venv: $(STAMP) ## Create or refresh .venv (Python 3.13) and install the kafka-s3-archiver command into it
 
 $(STAMP): $(REQUIREMENTS)
 	@test -n "$(PYTHON)" || { echo "no Python 3.13/3.12 found (see scripts/find-python)"; exit 1; }
 	@if [ ! -x $(PY) ] || ! $(PY) -c 'import sys; sys.exit(sys.version_info[:2] < (3, 12))'; then \
-		rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); fi
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+		echo "creating $(VENV) with $(PYTHON)"; rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); fi
+	@echo "installing the pinned requirements into $(VENV) (about 90 s the first time)"
+	@set -o pipefail; $(PY) -m pip install --disable-pip-version-check --progress-bar off -r requirements-dev.txt \
+		| { $(PIP_PROGRESS); }
+	@echo "installing the kafka-s3-archiver command (editable: it runs this checkout's code)"
+	@$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $@
 
 lint: venv ## ruff (lint + format check) and mypy
@@ -53,13 +59,26 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
-synth: venv $(NODE_STAMP) ## CDK CLI synth of config/msk.example, self-managed.example, typed.example and local (no ESM) into cdk.out/<name>, then cfn-lint
+# CONFIG=FILE synthesizes (or deploys) that one config through the command; without it, synth does every example.
+synth: venv $(NODE_STAMP) ## Synth + cfn-lint: CONFIG=FILE for one config (cdk.out/<name>), else every shipped example
+ifdef CONFIG
+	$(VENV)/bin/kafka-s3-archiver synth --config $(CONFIG)
+else
+	@echo "synthesizing the 4 example configs (the first synth bundles the Lambda assets: about 2 minutes)"
 	$(CDK_SYNTH) -c config=config/msk.example.json -o cdk.out/msk
 	$(CDK_SYNTH) -c config=config/self-managed.example.json -o cdk.out/self-managed
 	$(CDK_SYNTH) -c config=config/typed.example.json -o cdk.out/typed
 	$(CDK_SYNTH) -c config=config/local.json -c withEventSource=false -o cdk.out/local
 	@# W3005: CDK's own DependsOn on the role, redundant with Role's GetAtt (see tests/infra/test_cfn_lint.py ACCEPTED)
 	$(VENV)/bin/cfn-lint --format parseable --ignore-checks W3005 -- cdk.out/*/*.template.json
+endif
+
+deploy: venv $(NODE_STAMP) ## Deploy one config to AWS: make deploy CONFIG=config/prod.json (ARGS="--require-approval never")
+	@test -n "$(CONFIG)" || { echo "make deploy needs CONFIG=FILE, e.g. make deploy CONFIG=config/prod.json"; exit 2; }
+	$(VENV)/bin/kafka-s3-archiver deploy --config $(CONFIG) -- $(ARGS)
+
+schema: venv ## Regenerate config/schema.json (the config's JSON Schema) from infra/config.py
+	$(PY) -m infra.config schema > config/schema.json
 
 # --- Local pipeline: Tansu broker + LocalStack on 127.0.0.1, cdklocal deploy, ESM emulator (docs/local.md) ---------
 # LOCAL_INSTANCE=<name> keeps several local stacks apart; KEEP=1 leaves the demo's stack running.
@@ -77,8 +96,9 @@ local-down: venv ## Stop what local-up started (by PID); external services are l
 demo: local-install ## The whole pipeline locally: stack, cdklocal deploy, sample stream, emulator, S3/DLQ/audit report
 	$(PY) -m local.demo
 
-verify: venv ## Completeness audit of the local archive: offset ranges, gaps, overlaps per partition (JSON; exit 1 on gaps)
-	$(PY) -m local.verify
+verify: venv ## Completeness audit of the local stack's archive (kafka-s3-archiver verify; options in ARGS="...")
+	@set -e; eval "$$($(PY) -m local.stack env)"; \
+		$(VENV)/bin/kafka-s3-archiver verify --config $(or $(CONFIG),config/local.json) --output text $(ARGS)
 
 # A long randomized fault soak on its own stack instance ("soak"); `make test` runs a short one (tests/e2e/test_soak.py).
 FAULTS ?= 200
@@ -88,19 +108,15 @@ SEED ?= $(shell date +%s)
 soak: local-install ## Randomized fault soak: FAULTS=200 RECORDS=50000 SEED=<n>; exit 1 on a lost offset or a conflict
 	$(PY) -m local.soak --faults $(FAULTS) --records $(RECORDS) --seed $(SEED)
 
-# --- Archive operations (docs/operations.md); ARGS passes options, e.g. ARGS="--bucket B --dry-run" -------------
-.PHONY: compact replay
-
-compact: venv ## Merge small archive objects into large ones (options in ARGS="...")
-	$(PY) -m tools.compact $(ARGS)
-
-replay: venv ## Stream archived records back into a Kafka topic (options in ARGS="...")
-	$(PY) -m tools.replay $(ARGS)
+# Archive operations: the kafka-s3-archiver command (docs/operations.md; `.venv/bin/kafka-s3-archiver --help`).
 
 # --- Benchmarks (docs/benchmarks.md); not part of `make test` ---------------------------------------------------
 # BENCH_ARGS=--quick for a fast look; the end-to-end rows start and stop their own local stack (instance "bench").
-bench: venv ## Benchmarks: throughput vs raw limit and naive baseline, memory, cold start, cost/TB -> bench/results.json
-	$(PY) -m bench --e2e $(BENCH_ARGS)
+# Results go to bench/out/results.json (untracked); PUBLISH=1 writes the tracked bench/results.json that
+# docs/benchmarks.md quotes.
+BENCH_RESULTS := $(if $(PUBLISH),bench/results.json,bench/out/results.json)
+bench: venv ## Benchmarks -> bench/out/results.json (untracked); PUBLISH=1 updates the tracked bench/results.json
+	$(PY) -m bench --e2e --output $(BENCH_RESULTS) $(BENCH_ARGS)
 
 clean: ## Remove the venv and build outputs
 	rm -rf $(VENV) cdk.out .mypy_cache .pytest_cache .ruff_cache

@@ -65,7 +65,7 @@ def bundle_function(
     """A directory holding the function code and its requirements for ``architecture``; built once, then cached.
 
     ``requirements`` defaults to ``source_dir/requirements.txt``; ``include`` adds code trees from elsewhere in the
-    repository under a name in the bundle (the maintenance functions take the archiver package and ``tools/``), so
+    repository under a name in the bundle (the maintenance functions take the archiver package and ``archive_ops/``), so
     the deployed code is the very code the CLI runs.
     """
     requirements = requirements or source_dir / "requirements.txt"
@@ -116,6 +116,9 @@ def _dependencies(*, architecture: Architecture, requirements: Path, cache_root:
     target = cache_root / f"deps-{architecture}-{digest[:16]}"
     if target.is_dir():
         return target
+    started = time.monotonic()
+    # Progress on stderr (the CDK CLI shows it): the first synth per architecture waits here for pip.
+    print(f"bundling: installing {requirements.name} for {architecture} into {target.name} ...", file=sys.stderr)
     with _staging(cache_root) as staging:
         command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile"]
         for tag in _MANYLINUX:
@@ -129,6 +132,10 @@ def _dependencies(*, architecture: Architecture, requirements: Path, cache_root:
             for path in (*staging.glob(name), *staging.glob(f"{name}.py"), *staging.glob(f"{name}-*.dist-info")):
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
         _publish(staging, target)
+    print(
+        f"bundling: {architecture} wheels ready in {time.monotonic() - started:.0f} s (cached for later synths)",
+        file=sys.stderr,
+    )
     return target
 
 

@@ -1,8 +1,8 @@
 """The archive's upkeep, deployed: scheduled compaction (planner -> SQS work queue -> workers) and the scheduled
 archive audit, with their alarms and dashboard widgets.
 
-Both run the repository's own engine (``tools.compact``, ``tools.archive_audit``), bundled next to thin handlers
-(``functions/maintenance``), so the deployed maintenance and the CLI are one implementation.
+Both run the repository's own engine (``archive_ops.compact``, ``archive_ops.archive_audit``), bundled next to thin
+handlers (``functions/maintenance``), so the deployed maintenance and the CLI are one implementation.
 
 * Compaction: an EventBridge rule runs the planner, which lists the archive and queues one message per group with
   work (directory + topic + partition). An SQS event source hands them to worker Lambdas one at a time, with bounded
@@ -32,13 +32,13 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from archive_ops.maintenance import SETTLE_SLACK_SECONDS, MaintenanceSettings
 from archiver.settings import DEAD_LETTER_PREFIX
 from infra import FUNCTION_DIR, PROJECT_ROOT
 from infra.bundling import bundle_function
 from infra.config import Architecture, MaintenanceConfig
 from infra.monitoring import RUNBOOK
 from infra.nag import acknowledge, acknowledge_wildcard_resources
-from tools.maintenance import SETTLE_SLACK_SECONDS, MaintenanceSettings
 
 MAINTENANCE_DIR = PROJECT_ROOT / "functions" / "maintenance"
 RUNTIME = lambda_.Runtime.PYTHON_3_13
@@ -105,7 +105,7 @@ class ArchiveMaintenance(NestedStack):
             architecture=architecture,
             source_dir=MAINTENANCE_DIR,
             requirements=FUNCTION_DIR / "requirements.txt",
-            include=[(FUNCTION_DIR / "archiver", "archiver"), (PROJECT_ROOT / "tools", "tools")],
+            include=[(FUNCTION_DIR / "archiver", "archiver"), (PROJECT_ROOT / "archive_ops", "archive_ops")],
             name="maintenance",
         )
         self.asset_dir = bundle

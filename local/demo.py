@@ -24,8 +24,9 @@ from typing import Any
 
 import fastavro
 
-from local import aws, config, deploy, produce, stack, verify
-from tools.archive_index import list_objects
+from archive_ops import verify
+from archive_ops.archive_index import list_objects
+from local import aws, config, deploy, produce, stack
 
 
 def heading(text: str) -> None:
@@ -194,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
             f"  dashboard: {outputs['dashboard']} (aws cloudwatch get-dashboard --endpoint-url {endpoints.aws_endpoint}"
             f" --dashboard-name {outputs['dashboard']})"
         )
-        print("Completeness (python -m local.verify --expect high):")
+        print("Completeness (kafka-s3-archiver verify --expect high):")
         result = verify.audit(
             s3=s3,
             bucket=outputs["bucket"],

@@ -40,7 +40,8 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from local import config, deploy, produce, stack, verify
+from archive_ops import verify
+from local import config, deploy, produce, stack
 from local.aws import client as aws_client
 from local.esm.process import EmulatorProcess, Event
 from local.faults import (
@@ -452,7 +453,7 @@ class Soak:
             poison_produced=len(poison),
             archived=sum(part["archivedRecords"] for part in parts),
             dead_lettered=len(dead),
-            lost_offsets=audit["gapCount"] + audit["notArchivedOnlyInKafkaCount"],
+            lost_offsets=audit["gapCount"] + audit["notArchivedCount"],
             duplicate_offsets=audit["duplicateCount"],
             conflicts=audit["conflictCount"],
             unexpected_dead_letters=len(dead - poison),

@@ -1,4 +1,5 @@
-"""Scheduled: the incremental archive audit (``tools.archive_audit``), from S3 alone, published as metrics per topic.
+"""Scheduled: the incremental archive audit (``archive_ops.archive_audit``), from S3 alone, published as metrics per
+topic.
 
 Metrics (namespace of the archiver, dimensions ``service`` and ``topic``): GapOffsets, DuplicateOffsets,
 ConflictOffsets, PendingCompactions, RedundantObjects, FreshnessSeconds, ArchivedRecords; plus AuditRuns and
@@ -12,8 +13,8 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from archive_ops.archive_audit import ArchiveAuditor
 from common import NAMESPACE, SERVICE, client, logger, metrics, seconds_left, settings
-from tools.archive_audit import ArchiveAuditor
 
 s3 = client("s3")
 UNITS = {"FreshnessSeconds": MetricUnit.Seconds}

@@ -10,7 +10,7 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics
 from botocore.config import Config
 
-from tools.maintenance import MaintenanceSettings
+from archive_ops.maintenance import MaintenanceSettings
 
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "kafka-s3-archiver")
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "KafkaS3Archiver")

@@ -11,9 +11,9 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from archive_ops.compact import Compactor
+from archive_ops.maintenance import work_message
 from common import client, logger, metrics, settings
-from tools.compact import Compactor
-from tools.maintenance import work_message
 
 MAX_BATCH = 10  # SendMessageBatch's limit
 s3 = client("s3")

@@ -12,9 +12,9 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from archive_ops.compact import CompactionReport, Compactor
+from archive_ops.maintenance import parse_work_message, work_message
 from common import client, logger, metrics, seconds_left, settings
-from tools.compact import CompactionReport, Compactor
-from tools.maintenance import parse_work_message, work_message
 
 s3 = client("s3")
 sqs = client("sqs")

@@ -23,10 +23,11 @@ from typing import Any
 import fastavro
 import pytest
 
-from local import aws, config, deploy, faults, produce, stack, verify
+from archive_ops import verify
+from archive_ops.archive_index import parse_key
+from local import aws, config, deploy, faults, produce, stack
 from local.esm import events
 from local.faults import FaultProxy
-from tools.archive_index import parse_key
 
 INSTANCE = "e2e"
 

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
+from archive_ops.archive_index import list_archive, parse_key, read_envelopes
 from archiver.decoding import to_event_record
 from local import produce
 from tests.e2e.conftest import Deployed, audit, invoke_function, run_emulator, wait_until_compacted
-from tools.archive_index import list_archive, parse_key, read_envelopes
 
 pytestmark = pytest.mark.e2e
 

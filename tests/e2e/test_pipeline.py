@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +23,6 @@ import pytest
 from local import config
 from local.faults import S3_SLOW_DOWN, SQS_QUEUE_MISSING, Rule, s3_put, sqs_send
 from tests.e2e.conftest import (
-    INSTANCE,
     Deployed,
     archived,
     assert_archive_matches,
@@ -200,7 +200,8 @@ def test_retries_exhausted_sends_an_aws_shaped_on_failure_record(
     result = audit(local_stack, topic)
     assert result["complete"] is False, result
     assert result["gapCount"] == 0
-    assert result["partitions"][0]["notArchivedOnlyInKafka"] == [[poison.offset, poison.offset]]
+    assert result["partitions"][0]["gaps"] == []
+    assert result["partitions"][0]["notArchived"] == [[poison.offset, poison.offset]]
     assert committed(local_stack, topic, 1) == log_end(produced)
 
 
@@ -242,10 +243,11 @@ def test_verify_cli_reports_a_gap(local_stack: Deployed, topic: str) -> None:
     local_stack.client("s3").delete_object(Bucket=local_stack.bucket, Key=keys[1])  # offsets 20..39 go missing
 
     command = [
-        sys.executable, "-m", "local.verify", "--instance", INSTANCE, "--prefix", f"topics/{topic}/",
-        "--topics", topic, "--group", f"{topic}-group", "--expect", "high",
+        str(Path(sys.executable).parent / "kafka-s3-archiver"), "verify", "--config", "config/local.json",
+        "--prefix", f"topics/{topic}/", "--topic", topic, "--group", f"{topic}-group", "--expect", "high",
     ]  # fmt: skip
-    result = subprocess.run(command, cwd=config.ROOT, capture_output=True, text=True, timeout=120, check=False)
+    env = {**os.environ, **local_stack.endpoints.env()}
+    result = subprocess.run(command, cwd=config.ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
 
     assert result.returncode == 1, result.stderr
     report = json.loads(result.stdout)

@@ -1,4 +1,4 @@
-"""The audit (``local/verify.py``) calls a batch the event source gave up on what it is: not archived, only in Kafka.
+"""The audit (``archive_ops/verify``) calls a batch the event source gave up on what it is: not archived, only in Kafka.
 
 No stack: the archive is written by the real ``Archiver`` into moto S3, the queue is moto SQS, and the on-failure
 record is built by the emulator's ``events.on_failure_record`` exactly as AWS shapes it (``KafkaBatchInfo``).
@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 
+from archive_ops import verify
 from archiver.pipeline import Archiver
 from archiver.settings import Settings
-from local import verify
 from local.esm import events
 from tests.kafka_events import kafka_event, kafka_record
 from tests.unit.aws_fakes import BUCKET, FakeAws
@@ -44,10 +44,10 @@ def test_a_given_up_batch_is_not_archived_only_in_kafka_and_never_complete(aws: 
     result = verify.audit(s3=aws.s3, bucket=BUCKET, sqs=aws.sqs, queue_url=aws.queue_url)
 
     assert result["complete"] is False
-    assert result["notArchivedOnlyInKafkaCount"] == 10
+    assert result["notArchivedCount"] == 10
     assert result["gapCount"] == 0  # accounted for, but not archived: that is not the same as a gap
     (partition,) = result["partitions"]
-    assert partition["notArchivedOnlyInKafka"] == [[10, 19]]
+    assert partition["notArchived"] == [[10, 19]]
     assert partition["givenUp"] == [[10, 19]]
     assert partition["archived"] == [[0, 9], [20, 29]]
     summary = verify.text_summary(result)
@@ -66,7 +66,7 @@ def test_given_up_records_the_function_archived_anyway_are_not_flagged(aws: Fake
     result = verify.audit(s3=aws.s3, bucket=BUCKET, sqs=aws.sqs, queue_url=aws.queue_url)
 
     (partition,) = result["partitions"]
-    assert partition["notArchivedOnlyInKafka"] == [[15, 19]]
+    assert partition["notArchived"] == [[15, 19]]
     assert result["complete"] is False
 
 
@@ -79,7 +79,7 @@ def test_on_failure_records_on_their_own_queue_are_read_too(aws: FakeAws) -> Non
         s3=aws.s3, bucket=BUCKET, sqs=aws.sqs, queue_url=aws.queue_url, on_failure_queue_url=on_failure
     )
 
-    assert result["partitions"][0]["notArchivedOnlyInKafka"] == [[10, 12]]
+    assert result["partitions"][0]["notArchived"] == [[10, 12]]
     assert result["complete"] is False
 
 
@@ -95,4 +95,4 @@ def test_an_archive_with_only_dead_letters_is_complete(aws: FakeAws) -> None:
 
     assert result["complete"] is True
     assert result["partitions"][0]["deadLettered"] == [[5, 5]]
-    assert result["partitions"][0]["notArchivedOnlyInKafka"] == []
+    assert result["partitions"][0]["notArchived"] == []

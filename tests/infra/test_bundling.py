@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,24 @@ def test_verify_requires_fastavros_compiled_reader(bundle: tuple[Architecture, P
         reader.unlink()
     with pytest.raises(BundlingError, match="fastavro's compiled reader"):
         verify_bundle(copy, architecture=architecture)
+
+
+def test_installing_the_wheels_says_so_on_stderr(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The long step of a first synth (pip for the function's architecture) prints progress; a cached one is quiet.
+
+    pip itself is replaced by a stand-in that succeeds without installing anything: what is under test is the
+    progress output around it, and a real cold install needs a PyPI round trip.
+    """
+    import infra.bundling as bundling
+
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("fastavro\n")
+    monkeypatch.setattr("infra.bundling.subprocess.run", lambda *_a, **_k: subprocess.CompletedProcess([], 0, "", ""))
+    bundling._dependencies(architecture="arm64", requirements=requirements, cache_root=tmp_path)
+    err = capsys.readouterr().err
+    assert "bundling: installing requirements.txt for arm64" in err
+    assert "arm64 wheels ready in" in err
+    bundling._dependencies(architecture="arm64", requirements=requirements, cache_root=tmp_path)
+    assert capsys.readouterr().err == ""

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from cfnlint.api import lint
 
@@ -149,3 +150,42 @@ def test_app_requires_a_config(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "pass -c config=<file>" in result.stderr
     assert "end-of-life" not in result.stderr
+
+
+def test_the_command_synthesizes_one_config_and_lints_it(tmp_path: Path) -> None:
+    """`kafka-s3-archiver synth --config FILE` (`make synth CONFIG=FILE`): the pinned CDK CLI, then cfn-lint."""
+    command = Path(sys.executable).parent / "kafka-s3-archiver"
+    out = tmp_path / "local"
+    result = subprocess.run(
+        [str(command), "synth", "--config", "config/local.json", "--no-event-source", "--output-dir", str(out)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    template = json.loads((out / "KafkaS3ArchiverLocal.template.json").read_text())
+    assert "AWS::Lambda::Function" in {resource["Type"] for resource in template["Resources"].values()}
+    assert "synthesized and linted" in result.stderr
+
+
+def test_the_command_says_what_to_install(tmp_path: Path, monkeypatch: Any, capsys: Any) -> None:
+    from archive_ops.cli import cdk, main
+
+    monkeypatch.setattr(cdk, "project_root", lambda: tmp_path)  # a checkout without node_modules or .venv
+    assert main(["synth", "--config", "config/local.json"]) == 2
+    assert "run `make node-modules`" in capsys.readouterr().err
+    (tmp_path / "node_modules" / ".bin").mkdir(parents=True)
+    (tmp_path / "node_modules" / ".bin" / "cdk").touch()
+    assert main(["deploy", "--config", "config/local.json"]) == 2
+    assert "run `make venv`" in capsys.readouterr().err
+
+
+def test_cdk_app_before_make_venv_says_what_to_run(tmp_path: Path) -> None:
+    """cdk.json's app on a fresh checkout (no .venv): one line naming `make venv`, not "python: not found"."""
+    script = PROJECT_ROOT / "scripts" / "cdk-app"
+    result = subprocess.run([str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 1
+    assert "run 'make venv node-modules' first" in result.stderr
+    assert json.loads((PROJECT_ROOT / "cdk.json").read_text())["app"] == "scripts/cdk-app"

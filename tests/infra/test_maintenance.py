@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Template
 
+from archive_ops.maintenance import MaintenanceSettings
 from infra.maintenance import ArchiveMaintenance
 from tests.infra.conftest import Synthesized, as_list, assert_problem, example, problems_of, with_changes
-from tools.maintenance import MaintenanceSettings
 
 Synth = Callable[..., Synthesized]
 

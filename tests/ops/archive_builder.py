@@ -6,9 +6,9 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from archive_ops.archive_index import fetch, list_archive, read_envelopes
 from tests.kafka_events import kafka_event, kafka_record
 from tests.unit.aws_fakes import BUCKET, FakeAws, make_archiver
-from tools.archive_index import fetch, list_archive, read_envelopes
 
 COUNTRIES = ("DE", "FR", "IT")
 Coordinates = tuple[str, int, int]

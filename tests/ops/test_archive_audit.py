@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
+from archive_ops.archive_audit import ArchiveAuditor, gaps_of, intersect_runs, merge_runs, to_runs
 from archiver.encoding import encode_records
 from tests.kafka_events import kafka_event, kafka_record
 from tests.ops.archive_builder import archive_batches, varied_record
 from tests.ops.test_compact import _envelope, compactor, retry_duplicates
 from tests.unit.aws_fakes import BUCKET, FakeAws, make_archiver
-from tools.archive_audit import ArchiveAuditor, gaps_of, intersect_runs, merge_runs, to_runs
 
 STATE = "archiver-state/audit/"
 

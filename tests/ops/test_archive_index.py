@@ -8,12 +8,19 @@ from datetime import UTC, datetime
 import fastavro
 import pytest
 
+from archive_ops.archive_index import (
+    compacted_key,
+    find_copies,
+    parse_key,
+    read_envelopes,
+    record_digest,
+    record_digests,
+)
+from archive_ops.avro_blocks import AvroContainerError, encode_long, read_container, write_container
 from archiver.decoding import decode_record
 from archiver.encoding import encode_records, sync_marker_for
 from archiver.keys import archive_key
 from tests.ops.archive_builder import varied_record
-from tools.archive_index import compacted_key, find_copies, parse_key, read_envelopes, record_digest, record_digests
-from tools.avro_blocks import AvroContainerError, encode_long, read_container, write_container
 
 DIR = "topics/orders/partition=0"
 FINGERPRINT = "0123456789abcdef"

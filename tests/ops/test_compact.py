@@ -13,15 +13,16 @@ from typing import Any
 import fastavro
 import pytest
 
+from archive_ops import verify
+from archive_ops.archive_audit import ArchiveAuditor
+from archive_ops.archive_index import fetch, list_archive, parse_key, read_envelopes, read_offsets
+from archive_ops.avro_blocks import read_container, write_container
+from archive_ops.cli.options import parse_duration, parse_size
+from archive_ops.compact import CompactionConfig, Compactor
 from archiver.encoding import encode_records, sync_marker_for
-from local import verify
 from tests.kafka_events import kafka_event, kafka_record
 from tests.ops.archive_builder import archive_batches, archived_records, varied_record
 from tests.unit.aws_fakes import BUCKET, FakeAws, make_archiver
-from tools.archive_audit import ArchiveAuditor
-from tools.archive_index import fetch, list_archive, parse_key, read_envelopes, read_offsets
-from tools.avro_blocks import read_container, write_container
-from tools.compact import CompactionConfig, Compactor, parse_duration, parse_size
 
 ALL_OFFSETS = {("orders", partition): set(range(200)) for partition in (0, 1)}
 MERGED = "topics/orders/partition=0/orders+0+00000000000000000000+00000000000000000199.avro"
@@ -339,7 +340,7 @@ class CrashingS3:
 def test_a_crash_at_any_step_leaves_no_gap_and_a_rerun_cleans_up(
     aws: FakeAws, monkeypatch: pytest.MonkeyPatch, operation: str, nth: int, after: bool
 ) -> None:
-    monkeypatch.setattr("tools.compact.MAX_DELETE_BATCH", 3)  # so a crash can fall between delete batches
+    monkeypatch.setattr("archive_ops.compact.MAX_DELETE_BATCH", 3)  # so a crash can fall between delete batches
     archive_batches(aws, partitions=(0,))
     before, _ = archived_records(aws)
     crashing = CrashingS3(aws.s3, operation, nth=nth, after=after)

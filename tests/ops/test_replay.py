@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 
+from archive_ops.archive_index import StoredObject, list_archive
+from archive_ops.cli.options import parse_time
+from archive_ops.compact import CompactionConfig, Compactor
+from archive_ops.replay import ReplayConfig, Replayer, ReplayError, Selection, partition_records
 from tests.kafka_events import BASE_TIMESTAMP, kafka_event
 from tests.ops.archive_builder import archive_batches, archived_records, varied_record
 from tests.unit.aws_fakes import BUCKET, FakeAws, make_archiver
-from tools.archive_index import StoredObject, list_archive
-from tools.compact import CompactionConfig, Compactor
-from tools.replay import ReplayConfig, Replayer, ReplayError, Selection, parse_time, partition_records
 
 
 def replay_config(**overrides: Any) -> ReplayConfig:
@@ -262,3 +263,28 @@ def test_replay_by_key_into_a_topic_with_other_partitions_keeps_per_key_order(
             assert timestamps == sorted(timestamps)
             assert len({m.partition() for m in messages if m.key() == key}) == 1
     assert sorted(m.timestamp()[1] for m in messages) == sorted(r["timestamp"] for r in archive.values())
+
+
+@pytest.mark.e2e
+def test_replay_into_the_source_topic_needs_its_flag_and_announces_itself_first(
+    aws: FakeAws, kafka_bootstrap: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Through the command: the archive of topic T written back into T, only with --into-source-topic, and the
+    plan printed before anything is produced."""
+    from archive_ops.cli import main
+
+    source = f"live-{uuid.uuid4().hex[:8]}"
+    archive_batches(aws, topic=source, partitions=(0,), batches=2)
+    create_topic(kafka_bootstrap, source, 1)
+    argv = ["replay", "--bucket", BUCKET, "--topic", source, "--bootstrap-servers", kafka_bootstrap]
+    assert main(argv) == 2  # no target: refused, nothing produced
+    assert "needs --target-topic" in capsys.readouterr().err
+
+    assert main([*argv, "--into-source-topic", "--from-offset", "10", "--to-offset", "29"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    banner = next(index for index, line in enumerate(err) if line.startswith("WRITING INTO THE SOURCE TOPIC"))
+    sent = next(index for index, line in enumerate(err) if line.startswith("partition 0: sent"))
+    assert banner < sent
+    assert f"{source!r}" in err[banner]
+    assert "offsets 10..29" in err[banner]
+    assert len(consume_all(kafka_bootstrap, source, 1, 20)) == 20

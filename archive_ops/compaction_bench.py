@@ -1,6 +1,6 @@
 """Measure compaction: block copy against re-encode, on an archive the pipeline writes into in-process S3 (moto).
 
-    python -m tools.compaction_bench [--objects 100] [--records-per-object 1000] [--codec zstandard] [--repeat 3]
+    python -m archive_ops.compaction_bench [--objects 100] [--records-per-object 1000] [--codec zstandard] [--repeat 3]
 
 Prints one JSON line per (codec, method) with the time to build the merged object ("build"), to read it back and
 verify it ("verify": block bytes for copy, decoded offsets for re-encode and copy+verify-offsets) and the whole
@@ -55,10 +55,10 @@ def run(objects: int, per_object: int, codec: str, repeat: int) -> list[dict[str
     import boto3
     from moto import mock_aws
 
+    from archive_ops.archive_index import group_objects, list_archive
+    from archive_ops.compact import CompactionConfig, Compactor, MergeResult, Method
     from archiver.pipeline import Archiver
     from archiver.settings import Settings
-    from tools.archive_index import group_objects, list_archive
-    from tools.compact import CompactionConfig, Compactor, MergeResult, Method
 
     for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE"):
         os.environ.pop(name, None)  # in-process moto only: never a real endpoint
@@ -118,7 +118,9 @@ def run(objects: int, per_object: int, codec: str, repeat: int) -> list[dict[str
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.compaction_bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m archive_ops.compaction_bench", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--objects", type=int, default=100)
     parser.add_argument("--records-per-object", type=int, default=1000)
     parser.add_argument("--codec", action="append", help="repeatable; default zstandard")

@@ -1,44 +1,35 @@
 """Completeness audit of the archive: per topic-partition, which offsets are in S3, in the DLQ, missing or duplicated.
 
-    python -m local.verify                     # the deployed stack's bucket, DLQ and consumer group
-    python -m local.verify --format text       # a human summary instead of JSON
-    python -m local.verify --bucket B --queue-url Q --bootstrap-servers H:P --group G --topics T
+    kafka-s3-archiver verify --config config/prod.json                 # the deployed stack's bucket, queues, topics
+    kafka-s3-archiver verify --bucket B --dead-letter-queue-url Q --on-failure-queue-url F --topic T --group G
 
 It reads every archive object (``*.avro`` under the prefix) with fastavro, and every message on the dead-letter queue
-(and on the event source's on-failure queue, when it is another one) without consuming it (messages become visible
-again after ``--visibility-timeout`` seconds). The expected offsets of a partition run from the broker's low
-watermark to the consumer group's committed offset (``--expect high`` uses the high watermark instead, to demand
-that everything produced is accounted for).
+and on the on-failure queue without consuming them (messages become visible again after ``visibility_timeout``
+seconds). The expected offsets of a partition run from the broker's low watermark to the consumer group's committed
+offset (``expect="high"`` uses the high watermark instead, to demand that everything produced is accounted for).
 
-Two kinds of queue message account for offsets differently:
-
-* the function's per-record dead letters hold the record (or a pointer to it): those offsets are **dead-lettered**;
-* the event source's on-failure records (AWS's ``KafkaBatchInfo``: a batch it gave up on after its retries, or a
-  record over the payload limit) hold only offsets. Those records are **not archived, only in Kafka**, until the
-  topic's retention deletes them; the audit reports them so, never as complete. ``kafka-s3-archiver backfill``
-  archives such a range from Kafka with the function's own code.
+A batch the event source gave up on (AWS's on-failure record, ``KafkaBatchInfo``) holds offsets, not records: its
+offsets that no object holds are reported as ``notArchived``, "not archived, only in Kafka", and the audit is never
+complete while there are any. The remedy is ``kafka-s3-archiver backfill`` over that range.
 
 An offset held by more than one object is a *duplicate* when every copy is the same record (what a retried batch,
-or a compaction interrupted before deleting its inputs, leaves; ``tools.compact`` keeps one copy) and a *conflict*
-when the copies differ, which no retry can cause.
+or a compaction interrupted before deleting its inputs, leaves; ``archive_ops.compact`` keeps one copy) and a
+*conflict* when the copies differ, which no retry can cause.
 
-Exit status: 0 complete; 1 gaps (an expected offset neither in S3 nor in the DLQ), offsets not archived and only in
-Kafka, or conflicts; 2 usage or connection errors. Duplicates are reported but allowed: compaction removes them.
+Complete means: no gaps (an expected offset neither in S3 nor dead-lettered), nothing only in Kafka, no conflicts.
+Duplicates are reported but allowed: compaction removes them.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from local import config
-from tools.archive_index import iter_chunks, list_objects, read_envelopes, record_digest
+from archive_ops.archive_audit import to_runs
+from archive_ops.archive_index import iter_chunks, list_objects, read_envelopes, record_digest
 
 
 @dataclass
@@ -48,24 +39,23 @@ class PartitionReport:
     expected: tuple[int, int] | None = None  # [first, last] expected offsets, inclusive; None = nothing expected
     archived: dict[int, list[str]] = field(default_factory=dict)  # offset -> object keys
     contents: dict[int, set[bytes]] = field(default_factory=dict)  # offset -> digests of its distinct copies
-    dead_lettered: set[int] = field(default_factory=set)  # the function's per-record letters: the record is there
-    given_up: set[int] = field(default_factory=set)  # in an on-failure record's range: offsets only, no records
+    dead_lettered: set[int] = field(default_factory=set)
+    given_up: set[int] = field(default_factory=set)  # offsets of batches the event source gave up on
 
     def covered(self) -> set[int]:
         return set(self.archived) | self.dead_lettered
 
-    def only_in_kafka(self) -> list[int]:
-        """Offsets the event source gave up on that are neither archived nor dead-lettered: not archived, only in
-        Kafka (until retention deletes them)."""
+    def not_archived(self) -> list[int]:
+        """Offsets of given-up batches that no object holds: not archived, only in Kafka (until retention)."""
         return sorted(self.given_up - self.covered())
 
     def gaps(self) -> list[int]:
-        """Expected offsets accounted for by nothing at all (not even an on-failure record)."""
+        """Expected offsets nothing accounts for (those of given-up batches are ``not_archived`` instead)."""
         if self.expected is None:
             return []
         first, last = self.expected
-        accounted = self.covered() | self.given_up
-        return [offset for offset in range(first, last + 1) if offset not in accounted]
+        covered = self.covered() | self.given_up
+        return [offset for offset in range(first, last + 1) if offset not in covered]
 
     def conflicts(self) -> list[int]:
         return sorted(offset for offset, variants in self.contents.items() if len(variants) > 1)
@@ -88,8 +78,8 @@ class PartitionReport:
             "deadLettered": ranges(self.dead_lettered),
             "deadLetteredRecords": len(self.dead_lettered),
             "givenUp": ranges(self.given_up),
-            "notArchivedOnlyInKafka": ranges(self.only_in_kafka()),
-            "notArchivedOnlyInKafkaRecords": len(self.only_in_kafka()),
+            "notArchived": ranges(self.not_archived()),
+            "givenUpSinceArchived": ranges(self.given_up & self.covered()),
             "gaps": ranges(self.gaps()),
             "duplicates": ranges(duplicates),
             "duplicateObjects": sorted({key for keys in duplicates.values() for key in keys}),
@@ -100,14 +90,8 @@ class PartitionReport:
 
 
 def ranges(offsets: Iterable[int]) -> list[list[int]]:
-    """[[first, last], ...] of consecutive runs."""
-    result: list[list[int]] = []
-    for offset in sorted(set(offsets)):
-        if result and offset == result[-1][1] + 1:
-            result[-1][1] = offset
-        else:
-            result.append([offset, offset])
-    return result
+    """[[first, last], ...] of consecutive runs (the audit's offset runs)."""
+    return to_runs(offsets)
 
 
 def _report(reports: dict[tuple[str, int], PartitionReport], topic: str, partition: int) -> PartitionReport:
@@ -164,36 +148,55 @@ def peek_queue(sqs: Any, queue_url: str, visibility_timeout: int = 5, max_empty:
     return list(seen.values())
 
 
-Offsets = dict[tuple[str, int], set[int]]
+def dead_lettered_offsets(messages: Iterable[dict[str, Any]]) -> dict[tuple[str, int], set[int]]:
+    """Offsets the function dead-lettered: one per-record letter each (their payload is in the message)."""
+    found: dict[tuple[str, int], set[int]] = {}
+    for body in messages:
+        if type(body.get("offset")) is int and type(body.get("partition")) is int and body.get("topic"):
+            found.setdefault((str(body["topic"]), body["partition"]), set()).add(body["offset"])
+    return found
 
 
-def dead_lettered_offsets(messages: Iterable[dict[str, Any]]) -> tuple[Offsets, Offsets]:
-    """Offsets the queue messages account for: (the function's per-record letters, the event source's on-failure
-    records). The first hold records; the second only offsets -- batches the event source gave up on."""
-    letters: Offsets = {}
-    given_up: Offsets = {}
+def given_up_offsets(messages: Iterable[dict[str, Any]]) -> dict[tuple[str, int], set[int]]:
+    """Offsets of batches the event source gave up on (AWS's on-failure records, ``KafkaBatchInfo``).
+
+    Those records were not archived: the message holds their offsets, not the records. ``recordsInfo`` is keyed
+    ``<topic>-<partition>`` (topics may contain '-': the partition is after the last one).
+    """
+    found: dict[tuple[str, int], set[int]] = {}
     for body in messages:
         if isinstance(body.get("KafkaBatchInfo"), dict):
             for name, info in (body["KafkaBatchInfo"].get("recordsInfo") or {}).items():
                 topic, _, partition = str(name).rpartition("-")
                 first, last = int(info["firstRecordOffset"]), int(info["lastRecordOffset"])
-                given_up.setdefault((topic, int(partition)), set()).update(range(first, last + 1))
-        elif type(body.get("offset")) is int and type(body.get("partition")) is int and body.get("topic"):
-            letters.setdefault((str(body["topic"]), body["partition"]), set()).add(body["offset"])
-    return letters, given_up
+                found.setdefault((topic, int(partition)), set()).update(range(first, last + 1))
+    return found
+
+
+class UnknownTopicsError(LookupError):
+    """Topics the broker does not know: a typo, or the wrong cluster."""
+
+    def __init__(self, topics: list[str]) -> None:
+        super().__init__(f"topic(s) {', '.join(topics)} not found in Kafka: check --topic and --bootstrap-servers")
+        self.topics = topics
 
 
 def expected_offsets(
-    bootstrap: str, topics: list[str], group: str | None, expect: str
+    kafka: str | Mapping[str, Any], topics: list[str], group: str | None, expect: str
 ) -> dict[tuple[str, int], tuple[int, int] | None]:
-    """Per partition, [low watermark, committed - 1] (or high - 1 with ``expect='high'``)."""
+    """Per partition, [low watermark, committed - 1] (or high - 1 with ``expect='high'``).
+
+    ``kafka`` is the bootstrap servers or the client settings (``archive_ops.kafka_client``, with security).
+    """
     from confluent_kafka import Consumer, TopicPartition
 
-    consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": group or "kafka-s3-archiver-verify", "enable.auto.commit": False}
-    )
+    settings = _client_settings(kafka)
+    consumer = Consumer({**settings, "group.id": group or "kafka-s3-archiver-verify", "enable.auto.commit": False})
     try:
         metadata = consumer.list_topics(timeout=10)
+        unknown = [topic for topic in topics if topic not in metadata.topics]
+        if unknown:
+            raise UnknownTopicsError(unknown)
         partitions = [
             TopicPartition(topic, partition)
             for topic in topics
@@ -207,7 +210,7 @@ def expected_offsets(
         lows = {
             (tp.topic, tp.partition): consumer.get_watermark_offsets(tp, timeout=10, cached=False) for tp in partitions
         }
-        highs = log_end_offsets(bootstrap, partitions, lows) if expect == "high" else {}
+        highs = log_end_offsets(settings, partitions, lows) if expect == "high" else {}
         for tp in partitions:
             low, _ = lows[(tp.topic, tp.partition)]
             end = (
@@ -222,8 +225,15 @@ def expected_offsets(
         consumer.close()
 
 
+def _client_settings(kafka: str | Mapping[str, Any]) -> dict[str, Any]:
+    return {"bootstrap.servers": kafka} if isinstance(kafka, str) else dict(kafka)
+
+
 def log_end_offsets(
-    bootstrap: str, partitions: list[Any], watermarks: dict[tuple[str, int], tuple[int, int]], timeout: float = 20.0
+    kafka: str | Mapping[str, Any],
+    partitions: list[Any],
+    watermarks: dict[tuple[str, int], tuple[int, int]],
+    timeout: float = 20.0,
 ) -> dict[tuple[str, int], int]:
     """The true end of each partition's log, read by fetching to the end (partition EOF).
 
@@ -234,7 +244,7 @@ def log_end_offsets(
 
     consumer = Consumer(
         {
-            "bootstrap.servers": bootstrap,
+            **_client_settings(kafka),
             "group.id": "kafka-s3-archiver-verify-eof",
             "enable.auto.commit": False,
             "enable.partition.eof": True,
@@ -274,44 +284,54 @@ def audit(
     queue_url: str | None = None,
     on_failure_queue_url: str | None = None,
     bootstrap: str | None = None,
+    kafka: Mapping[str, Any] | None = None,
     topics: list[str] | None = None,
     group: str | None = None,
+    groups: Mapping[str, str] | None = None,
     expect: str = "committed",
     visibility_timeout: int = 5,
 ) -> dict[str, Any]:
-    """The machine-readable audit (see the module doc). ``complete`` is False on gaps, on offsets not archived and
-    only in Kafka, or on conflicts. ``on_failure_queue_url`` is the event source's on-failure destination when it
-    is not the dead-letter queue."""
+    """The machine-readable audit (see the module doc). ``complete`` is False on gaps, offsets only in Kafka, or
+    conflicts.
+
+    ``queue_url`` is the dead-letter queue, ``on_failure_queue_url`` the on-failure queue (an on-failure record on
+    either counts as given up). ``kafka`` (client settings, with security) or ``bootstrap`` finds the expected
+    offsets; ``groups`` gives each topic its own consumer group (the stack's ``<group>-<topic>``), ``group`` one for
+    all.
+    """
     reports: dict[tuple[str, int], PartitionReport] = {}
     started = time.monotonic()
     objects = read_archive(s3, bucket, prefix, reports)
-    messages: list[dict[str, Any]] = []
-    if sqs is not None:
-        for url in dict.fromkeys(u for u in (queue_url, on_failure_queue_url) if u):
-            messages += peek_queue(sqs, url, visibility_timeout)
-    letters, given_up = dead_lettered_offsets(messages)
-    for (topic, partition), offsets in letters.items():
+    messages = peek_queue(sqs, queue_url, visibility_timeout) if sqs is not None and queue_url else []
+    on_failure = (
+        peek_queue(sqs, on_failure_queue_url, visibility_timeout) if sqs is not None and on_failure_queue_url else []
+    )
+    for (topic, partition), offsets in dead_lettered_offsets(messages).items():
         _report(reports, topic, partition).dead_lettered |= offsets
-    for (topic, partition), offsets in given_up.items():
+    for (topic, partition), offsets in given_up_offsets(messages + on_failure).items():
         _report(reports, topic, partition).given_up |= offsets
-    if bootstrap and topics:
-        for (topic, partition), span in expected_offsets(bootstrap, topics, group, expect).items():
-            _report(reports, topic, partition).expected = span
+    client = kafka if kafka is not None else ({"bootstrap.servers": bootstrap} if bootstrap else None)
+    if client and topics:
+        for topic in topics:
+            topic_group = (groups or {}).get(topic, group)
+            for (name, partition), span in expected_offsets(client, [topic], topic_group, expect).items():
+                _report(reports, name, partition).expected = span
     if topics:
         reports = {key: report for key, report in reports.items() if key[0] in topics}
     partitions = [reports[key].as_dict() for key in sorted(reports)]
     gaps = sum(len(reports[key].gaps()) for key in reports)
+    only_in_kafka = sum(len(reports[key].not_archived()) for key in reports)
     conflicts = sum(len(reports[key].conflicts()) for key in reports)
-    only_in_kafka = sum(len(reports[key].only_in_kafka()) for key in reports)
     return {
         "complete": gaps == 0 and conflicts == 0 and only_in_kafka == 0,
         "bucket": bucket,
         "prefix": prefix,
         "objects": objects,
         "deadLetterMessages": len(messages),
-        "expectation": expect if bootstrap and topics else "none (no broker given: archive and DLQ only)",
+        "onFailureMessages": len(on_failure),
+        "expectation": expect if client and topics else "none (no broker given: archive and queues only)",
         "gapCount": gaps,
-        "notArchivedOnlyInKafkaCount": only_in_kafka,
+        "notArchivedCount": only_in_kafka,
         "conflictCount": conflicts,
         "duplicateCount": sum(len(reports[key].duplicates()) for key in reports),
         "partitions": partitions,
@@ -333,99 +353,38 @@ def text_summary(result: dict[str, Any]) -> str:
             f"gaps {_fmt(part['gaps'])}",
             f"duplicates {_fmt(part['duplicates'])}",
         ]
-        if part["notArchivedOnlyInKafka"]:
-            fields.append(f"NOT ARCHIVED, ONLY IN KAFKA {_fmt(part['notArchivedOnlyInKafka'])}")
+        if part["notArchived"]:
+            fields.append(f"NOT ARCHIVED, ONLY IN KAFKA {_fmt(part['notArchived'])}")
         if part["conflicts"]:
             fields.append(f"CONFLICTS {_fmt(part['conflicts'])}")
         lines.append(f"  {part['topic']}-{part['partition']}: " + "; ".join(fields))
+    for part in result["partitions"]:
+        for first, last in part["notArchived"]:
+            lines.append(
+                f"  {part['topic']}-{part['partition']} offsets {first}-{last}: a batch the event source gave up on, "
+                "not archived, only in Kafka until retention deletes it; re-archive it with: kafka-s3-archiver "
+                f"backfill --topic {part['topic']} --partition {part['partition']} --from-offset {first} "
+                f"--to-offset {last} (then delete its on-failure message)"
+            )
+        if part["givenUpSinceArchived"]:
+            lines.append(
+                f"  {part['topic']}-{part['partition']}: given-up offsets {_fmt(part['givenUpSinceArchived'])} are "
+                "archived now (backfilled): their on-failure message can be deleted"
+            )
     if result["duplicateCount"]:
         lines.append(
             f"  {result['duplicateCount']} offset(s) archived more than once, every copy identical: "
-            "compaction keeps one (python -m tools.compact)"
+            "compaction keeps one (kafka-s3-archiver compact)"
         )
-    if result["notArchivedOnlyInKafkaCount"]:
+    if result["complete"]:
+        lines.append("COMPLETE: every expected offset is in S3 or dead-lettered, no gaps")
+    else:
         lines.append(
-            f"  {result['notArchivedOnlyInKafkaCount']} offset(s) not archived, only in Kafka: the event source gave "
-            "up on their batch (an on-failure record holds only their offsets). Archive them with "
-            "`kafka-s3-archiver backfill` before the topic's retention deletes them."
+            f"INCOMPLETE: {result['gapCount']} missing offset(s), {result['notArchivedCount']} offset(s) not "
+            f"archived, only in Kafka, {result['conflictCount']} conflict(s)"
         )
-    lines.append(
-        "COMPLETE: every expected offset is in S3 or in the DLQ, no gaps"
-        if result["complete"]
-        else f"INCOMPLETE: {result['gapCount']} missing offset(s), {result['notArchivedOnlyInKafkaCount']} not "
-        f"archived (only in Kafka), {result['conflictCount']} conflict(s)"
-    )
     return "\n".join(lines)
 
 
 def _fmt(spans: list[list[int]], empty: str = "none") -> str:
     return ",".join(f"{a}" if a == b else f"{a}-{b}" for a, b in spans) or empty
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m local.verify", description=__doc__.split("\n\n")[0])
-    p.add_argument("--instance", default=None)
-    p.add_argument("--bucket", default=None, help="default: the deployed stack's archive bucket")
-    p.add_argument("--prefix", default="topics/")
-    p.add_argument("--queue-url", default=None, help="default: the deployed dead-letter queue ('' to skip)")
-    p.add_argument(
-        "--on-failure-queue-url",
-        default=None,
-        help="the event source's on-failure queue, when not the dead-letter queue (default: the deployed one, if any)",
-    )
-    p.add_argument("--bootstrap-servers", default=None, help="default: $KAFKA_BOOTSTRAP_SERVERS or the local broker")
-    p.add_argument("--topics", default=None, help="comma-separated (default: the deployed config's topics)")
-    p.add_argument(
-        "--group", default=None, help="consumer group whose committed offsets are expected (default: config)"
-    )
-    p.add_argument(
-        "--expect",
-        choices=["committed", "high"],
-        default="committed",
-        help="expected offsets end at the group's committed offset or at the high watermark",
-    )
-    p.add_argument("--visibility-timeout", type=int, default=5)
-    p.add_argument("--format", choices=["json", "text"], default="json")
-    args = p.parse_args(argv)
-
-    from local import deploy, stack
-    from local.aws import client as aws_client
-
-    try:
-        state = stack.load_state(args.instance or stack.default_instance())
-        outputs: dict[str, Any] = {}
-        if not args.bucket:
-            outputs = deploy.load_outputs(args.instance)
-        aws_endpoint = os.environ.get("AWS_ENDPOINT_URL") or (state.localstack_url if state else None)
-        if not aws_endpoint:
-            raise RuntimeError("no LocalStack known: run `make local-up` or set AWS_ENDPOINT_URL")
-        bootstrap = (
-            args.bootstrap_servers or os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or (state.kafka_url if state else None)
-        )
-        endpoints = config.Endpoints(kafka_bootstrap=bootstrap or "", aws_endpoint=aws_endpoint.rstrip("/"))
-        source = outputs.get("event_source", {})
-        topics = args.topics.split(",") if args.topics else source.get("topics")
-        queue_url = outputs.get("queue_url") if args.queue_url is None else args.queue_url
-        on_failure_url = args.on_failure_queue_url or outputs.get("on_failure_queue_url")
-        result = audit(
-            s3=aws_client("s3", endpoints),
-            bucket=args.bucket or outputs["bucket"],
-            prefix=args.prefix,
-            sqs=aws_client("sqs", endpoints) if queue_url or on_failure_url else None,
-            queue_url=queue_url or None,
-            on_failure_queue_url=on_failure_url or None,
-            bootstrap=bootstrap,
-            topics=topics,
-            group=args.group or source.get("consumerGroupId"),
-            expect=args.expect,
-            visibility_timeout=args.visibility_timeout,
-        )
-    except (RuntimeError, KeyError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(text_summary(result) if args.format == "text" else json.dumps(result, indent=2))
-    return 0 if result["complete"] else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -25,12 +25,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from archive_ops.avro_blocks import read_records
 from archiver.decoding import MAX_OFFSET
 from archiver.keys import ARCHIVE_SUFFIX, OFFSET_WIDTH, archive_name
 from archiver.partitioning import encode_topic
 from archiver.reading import read_offsets as read_offsets
 from archiver.settings import DEAD_LETTER_PREFIX
-from tools.avro_blocks import read_records
 
 COMPACTED_FROM = "compacted-from"  # S3 metadata on a compacted object: how many objects it merged
 COMPACTION_METHOD = "compaction-method"  # "copy" or "reencode"

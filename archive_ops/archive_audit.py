@@ -34,11 +34,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from archiver.keys import LEDGER_DIRECTORY
-from archiver.partitioning import encode_topic
-from archiver.settings import DEAD_LETTER_PREFIX
-from archiver.writing import MAX_TIMESTAMP
-from tools.archive_index import (
+from archive_ops.archive_index import (
     StoredObject,
     fetch,
     find_copies,
@@ -48,6 +44,10 @@ from tools.archive_index import (
     read_offsets,
     record_digests,
 )
+from archiver.keys import LEDGER_DIRECTORY
+from archiver.partitioning import encode_topic
+from archiver.settings import DEAD_LETTER_PREFIX
+from archiver.writing import MAX_TIMESTAMP
 
 MANIFEST_VERSION = 1
 DEFAULT_STATE_PREFIX = "archiver-state/audit/"

@@ -1,9 +1,6 @@
 """Stream archived records from S3 back into a Kafka topic, in offset order per partition.
 
-    python -m tools.replay --bucket BUCKET --topic SOURCE [--target-topic TARGET] [--partition N ...]
-                           [--from-offset A] [--to-offset B] [--since TIME] [--until TIME]
-                           [--checkpoint FILE] [--batch-size 1000] [--partitioning same|key] [--create-topic]
-                           [--bootstrap-servers HOST:PORT] [--dry-run]
+    kafka-s3-archiver replay --bucket BUCKET --topic SOURCE --target-topic TARGET [...]   (archive_ops.cli)
 
 Key, value (tombstones stay tombstones), headers (order, repeats and null values kept) and timestamp are produced
 as archived. Each source partition goes to the same partition number of the target (``--partitioning same``, the
@@ -17,21 +14,18 @@ with the same file starts after those offsets. See docs/operations.md for the ex
 
 from __future__ import annotations
 
-import argparse
 import heapq
 import itertools
 import json
 import os
-import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from archive_ops.archive_index import StoredObject, fetch, list_archive, read_envelopes
 from archiver.settings import DEFAULT_PREFIX
-from tools.archive_index import StoredObject, fetch, list_archive, read_envelopes
 
 Partitioning = Literal["same", "key"]
 CHECKPOINT_VERSION = 1
@@ -270,6 +264,13 @@ class Replayer:
         listed = list_archive(
             self._s3, config.bucket, config.prefix, topic=config.selection.topic, partitions=config.selection.partitions
         )
+        if not listed:
+            partitions = config.selection.partitions
+            raise ReplayError(
+                f"no archived objects of topic {config.selection.topic!r}"
+                + (f" partition(s) {', '.join(map(str, partitions))}" if partitions else "")
+                + f" under s3://{config.bucket}/{config.prefix}: check --topic, --partition and --prefix"
+            )
         typed = [item.key for item in listed if item.ref.fingerprint is not None]
         if typed:
             # Their values were decoded into the topic's Avro type; the delivered bytes are not in the archive.
@@ -455,77 +456,3 @@ def _create_topic(producer: Any, settings: dict[str, Any], topic: str, partition
     for future in admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)]).values():
         future.result(timeout=30)
     producer.list_topics(topic, timeout=30)  # refresh the producer's metadata
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# CLI
-
-
-def parse_time(text: str) -> int:
-    """Epoch milliseconds, or an ISO 8601 time (``2024-05-01T13:00:00Z``; no zone means UTC)."""
-    if text.lstrip("-").isdigit():
-        return int(text)
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"expected epoch milliseconds or ISO 8601, got {text!r}") from error
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.replay", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--bucket", required=True)
-    parser.add_argument("--prefix", default=DEFAULT_PREFIX, help="archive prefix (default %(default)r)")
-    parser.add_argument("--topic", required=True, help="the archived (source) topic")
-    parser.add_argument("--target-topic", help="topic to produce to (default: the source topic)")
-    parser.add_argument("--partition", type=int, action="append", help="only this source partition (repeatable)")
-    parser.add_argument("--from-offset", type=int, help="first source offset (inclusive)")
-    parser.add_argument("--to-offset", type=int, help="last source offset (inclusive)")
-    parser.add_argument("--since", type=parse_time, help="records with timestamp >= this (ms or ISO 8601)")
-    parser.add_argument("--until", type=parse_time, help="records with timestamp < this (ms or ISO 8601)")
-    parser.add_argument("--checkpoint", type=Path, help="resume file: written after every confirmed batch")
-    parser.add_argument("--batch-size", type=int, default=1000, help="records per flush + checkpoint (default 1000)")
-    parser.add_argument("--partitioning", choices=["same", "key"], default="same")
-    parser.add_argument("--create-topic", action="store_true", help="create the target topic if it does not exist")
-    parser.add_argument("--bootstrap-servers", help="default: $KAFKA_BOOTSTRAP_SERVERS")
-    parser.add_argument("--dry-run", action="store_true", help="count what would be sent; no Kafka needed")
-    args = parser.parse_args(argv)
-
-    from tools.compact import s3_client
-
-    config = ReplayConfig(
-        bucket=args.bucket,
-        prefix=args.prefix,
-        selection=Selection(
-            topic=args.topic,
-            partitions=tuple(args.partition) if args.partition else None,
-            from_offset=args.from_offset,
-            to_offset=args.to_offset,
-            since_ms=args.since,
-            until_ms=args.until,
-        ),
-        target_topic=args.target_topic,
-        bootstrap_servers=args.bootstrap_servers,
-        checkpoint=args.checkpoint,
-        batch_size=args.batch_size,
-        partitioning=args.partitioning,
-        create_topic=args.create_topic,
-        dry_run=args.dry_run,
-    )
-
-    def log(message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
-
-    try:
-        summary = Replayer(s3_client(), config, log=log).run()
-    except ReplayError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    print(json.dumps(summary.as_dict(), indent=2))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

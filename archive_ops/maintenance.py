@@ -13,10 +13,10 @@ from dataclasses import dataclass, fields
 from datetime import timedelta
 from typing import Any
 
+from archive_ops.archive_audit import DEFAULT_STATE_PREFIX
+from archive_ops.compact import DEFAULT_TARGET_BYTES, MAX_TARGET_BYTES, CompactionConfig
 from archiver.errors import SettingsError
 from archiver.settings import DEAD_LETTER_PREFIX, DEFAULT_PREFIX
-from tools.archive_audit import DEFAULT_STATE_PREFIX
-from tools.compact import DEFAULT_TARGET_BYTES, MAX_TARGET_BYTES, CompactionConfig
 
 DEFAULT_MIN_AGE_SECONDS = 2 * 3600  # an hour's window is closed, and late retries are over, two hours later
 # With the deployed compaction, objects are merged within a schedule period or two after they reach its minimum age.
@@ -33,7 +33,7 @@ class MaintenanceSettings:
     work_queue_url: str | None = None  # the compaction planner's and workers' queue
     audit_state_prefix: str = DEFAULT_STATE_PREFIX
     # The audit leaves objects the function wrote more recently than this unread (compaction is about to replace
-    # them; tools/archive_audit.py). 0: read everything, as without a deployed compaction.
+    # them; archive_ops/archive_audit.py). 0: read everything, as without a deployed compaction.
     audit_settle_seconds: int = 0
 
     def __post_init__(self) -> None:

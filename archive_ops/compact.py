@@ -1,9 +1,7 @@
 """Merge the archive's small objects into large ones and remove retry duplicates, per topic-partition and
 partition path.
 
-    python -m tools.compact --bucket BUCKET [--prefix topics/] [--topic T] [--partition N ...]
-                            [--target-size 128MiB] [--older-than 2h] [--method auto|copy|reencode]
-                            [--codec CODEC] [--dry-run] [--audit]
+Run it as ``kafka-s3-archiver compact`` (``archive_ops.cli``); the deployed maintenance runs the same engine.
 
 Per group (one directory + topic + partition [+ value schema]) the compactor takes the objects older than
 ``--older-than``: those under the target size are *inputs*, larger ones stay as they are but count as *coverers*.
@@ -26,11 +24,8 @@ an object that holds identical copies of everything deleted. See docs/operations
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
-import re
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -39,10 +34,7 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
-from archiver.encoding import encode_records, encode_with_schema, load_envelope_schema, sync_marker_for
-from archiver.settings import CODECS, DEFAULT_PREFIX
-from archiver.writing import CONTENT_TYPE, MAX_TIMESTAMP, object_metadata
-from tools.archive_index import (
+from archive_ops.archive_index import (
     COMPACTED_FROM,
     COMPACTION_METHOD,
     FetchedObject,
@@ -59,7 +51,10 @@ from tools.archive_index import (
     read_offsets,
     record_digests,
 )
-from tools.avro_blocks import Block, Container, read_container, read_records, write_container
+from archive_ops.avro_blocks import Block, Container, read_container, read_records, write_container
+from archiver.encoding import encode_records, encode_with_schema, load_envelope_schema, sync_marker_for
+from archiver.settings import CODECS, DEFAULT_PREFIX
+from archiver.writing import CONTENT_TYPE, MAX_TIMESTAMP, object_metadata
 
 Method = Literal["auto", "copy", "reencode"]
 DEFAULT_TARGET_BYTES = 128 * 1024 * 1024
@@ -616,87 +611,3 @@ def _is_envelope(schema: bytes) -> bool:
 
 
 _ENVELOPE_NAME = "{namespace}.{name}".format(**load_envelope_schema())
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# CLI
-
-_SIZE = re.compile(r"^(\d+)\s*(b|kb|kib|mb|mib|gb|gib)?$", re.IGNORECASE)
-_SIZE_UNITS = {"b": 1, "kb": 1000, "kib": 1024, "mb": 1000**2, "mib": 1024**2, "gb": 1000**3, "gib": 1024**3}
-_DURATION = re.compile(r"^(\d+)\s*([smhd])$")
-_DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-
-
-def parse_size(text: str) -> int:
-    match = _SIZE.match(text.strip())
-    if not match:
-        raise argparse.ArgumentTypeError(f"expected a size like 128MiB or 1000000, got {text!r}")
-    return int(match.group(1)) * _SIZE_UNITS[(match.group(2) or "b").lower()]
-
-
-def parse_duration(text: str) -> timedelta:
-    match = _DURATION.match(text.strip())
-    if not match:
-        raise argparse.ArgumentTypeError(f"expected a duration like 90s, 30m, 2h or 1d, got {text!r}")
-    return timedelta(**{_DURATION_UNITS[match.group(2)]: int(match.group(1))})
-
-
-def s3_client() -> Any:
-    """A boto3 S3 client; ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` point it at LocalStack."""
-    import boto3  # imported here: keeps `--help` fast
-    from botocore.config import Config
-
-    return boto3.client("s3", config=Config(retries={"max_attempts": 8, "mode": "standard"}))
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.compact", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--bucket", required=True)
-    parser.add_argument("--prefix", default=DEFAULT_PREFIX, help="archive prefix (default %(default)r)")
-    parser.add_argument("--topic", help="only this topic")
-    parser.add_argument("--partition", type=int, action="append", help="only this partition (repeatable)")
-    parser.add_argument("--target-size", type=parse_size, default=DEFAULT_TARGET_BYTES, help="default 128MiB")
-    parser.add_argument("--older-than", type=parse_duration, help="only objects last written before now - this")
-    parser.add_argument("--method", choices=["auto", "copy", "reencode"], default="auto")
-    parser.add_argument("--codec", choices=CODECS, help="re-encode into this codec (default: keep the inputs')")
-    parser.add_argument("--dry-run", action="store_true", help="plan and print, change nothing")
-    parser.add_argument(
-        "--verify-offsets", action="store_true", help="also decode offsets to verify block-copy merges (slower)"
-    )
-    parser.add_argument(
-        "--audit", action="store_true", help="only audit the archive (gaps, duplicates, conflicts); no changes"
-    )
-    args = parser.parse_args(argv)
-    s3 = s3_client()
-
-    def log(message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
-
-    if args.audit:
-        from tools.archive_audit import ArchiveAuditor
-
-        audit = ArchiveAuditor(s3, args.bucket, args.prefix).run(topic=args.topic)
-        print(json.dumps(audit.as_dict(), indent=2))
-        return 0 if audit.clean else 1
-    config = CompactionConfig(
-        bucket=args.bucket,
-        prefix=args.prefix,
-        target_bytes=args.target_size,
-        older_than=args.older_than,
-        topic=args.topic,
-        partitions=tuple(args.partition) if args.partition else None,
-        method=args.method,
-        codec=args.codec,
-        dry_run=args.dry_run,
-        verify_offsets=args.verify_offsets,
-    )
-    started = time.perf_counter()
-    report = Compactor(s3, config, log=log).run()
-    summary = report.as_dict()
-    summary["seconds"] = round(time.perf_counter() - started, 3)
-    print(json.dumps(summary, indent=2))
-    return 1 if report.conflicts or report.failed else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

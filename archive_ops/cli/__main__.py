@@ -1,0 +1,3 @@
+from archive_ops.cli import entry_point
+
+entry_point()
