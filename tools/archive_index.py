@@ -19,7 +19,7 @@ import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, cast
 
 import fastavro
@@ -28,7 +28,7 @@ from botocore.exceptions import ClientError
 from archiver.keys import ARCHIVE_SUFFIX, OFFSET_WIDTH, archive_name
 from archiver.partitioning import encode_topic
 from archiver.settings import DEAD_LETTER_PREFIX
-from tools.avro_blocks import SCHEMA_KEY, read_header, read_records
+from tools.avro_blocks import SCHEMA_KEY, read_header, read_records, write_container
 
 COMPACTED_FROM = "compacted-from"  # S3 metadata on a compacted object: how many objects it merged
 COMPACTION_METHOD = "compaction-method"  # "copy" or "reencode"
@@ -196,21 +196,43 @@ def _offsets_only_schema(writer_schema: bytes) -> Any:
     return fastavro.parse_schema({**projected, "fields": [offset_field]})
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MILLISECOND = timedelta(milliseconds=1)
-
-
 def read_envelopes(body: bytes) -> Iterator[dict[str, Any]]:
-    """The records of an archive object exactly as the Lambda encoded them (``timestamp`` as int milliseconds).
+    """The records of an archive object as the Lambda decoded them: ``timestamp`` is the delivered int, exactly.
 
-    fastavro hands ``timestamp-millis`` back as a datetime; integer division by a millisecond is exact, where
-    ``datetime.timestamp()`` would go through a float.
+    Envelope v1 wrote every timestamp as ``timestamp-millis``, and fastavro (like Apache avro) cannot turn one
+    outside years 1-9999 into a datetime: such an object raises ``OverflowError`` on read. So the writer schema in
+    the header is swapped for the same schema without the timestamp's logical type (blocks do not depend on the
+    header), and fastavro hands back the stored long. Envelope v2 keeps those timestamps in ``timestamp_raw``
+    (docs/schema.md); either way the record comes back with one int ``timestamp`` and no ``timestamp_raw``.
     """
-    for record in read_records(body):
-        timestamp = record["timestamp"]
-        if isinstance(timestamp, datetime):
-            record["timestamp"] = (timestamp - _EPOCH) // _MILLISECOND
+    metadata, sync, start = read_header(body)
+    header = write_container(tuple(_plain_timestamp(name, value) for name, value in metadata), sync, ())
+    for record in read_records(header + body[start:]):
+        raw = record.pop("timestamp_raw", None)
+        if raw is not None:
+            record["timestamp"] = raw
         yield record
+
+
+def _plain_timestamp(name: str, value: bytes) -> tuple[str, bytes]:
+    return (name, _plain_timestamp_schema(value)) if name == SCHEMA_KEY else (name, value)
+
+
+@functools.cache
+def _plain_timestamp_schema(writer_schema: bytes) -> bytes:
+    schema = json.loads(writer_schema)
+    for item in schema.get("fields", ()):
+        if item.get("name") == "timestamp":
+            item["type"] = _without_logical_type(item["type"])
+    return json.dumps(schema).encode("utf-8")
+
+
+def _without_logical_type(schema: Any) -> Any:
+    if isinstance(schema, list):
+        return [_without_logical_type(branch) for branch in schema]
+    if isinstance(schema, dict) and "logicalType" in schema:
+        return schema["type"]
+    return schema
 
 
 def read_offsets(body: bytes) -> list[int]:

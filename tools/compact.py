@@ -313,6 +313,8 @@ class Compactor:
             reason = "inputs differ in schema, codec or header metadata"
         elif self._config.codec is not None and self._config.codec != head.codec:
             reason = f"codec change {head.codec} -> {self._config.codec}"
+        elif _is_envelope_v1(head.schema):
+            reason = "envelope schema v1 -> v2 (timestamps outside years 1-9999 become readable, docs/schema.md)"
         elif any(a.last_offset >= b.first_offset for a, b in itertools.pairwise(refs)):
             reason = "offset ranges interleave, so concatenated blocks would be out of order"
         if reason is None:
@@ -387,10 +389,19 @@ def _is_envelope(schema: bytes) -> bool:
         parsed = json.loads(schema)
     except ValueError:
         return False
-    return isinstance(parsed, dict) and (parsed.get("namespace"), parsed.get("name")) == _ENVELOPE_NAME
+    return isinstance(parsed, dict) and _full_name(parsed) == _full_name(load_envelope_schema())
 
 
-_ENVELOPE_NAME = tuple(load_envelope_schema()[name] for name in ("namespace", "name"))
+def _full_name(schema: dict[str, Any]) -> str:
+    # fastavro writes the parsed schema into the header: a full name and no "namespace"; the .avsc has both parts.
+    name = str(schema.get("name", ""))
+    return name if "." in name or not schema.get("namespace") else f"{schema['namespace']}.{name}"
+
+
+def _is_envelope_v1(schema: bytes) -> bool:
+    """A raw envelope object written before ``timestamp_raw`` existed; copying its blocks would keep timestamps
+    that timestamp-millis readers cannot read, so it is re-encoded instead."""
+    return _is_envelope(schema) and all(item.get("name") != "timestamp_raw" for item in json.loads(schema)["fields"])
 
 
 # ---------------------------------------------------------------------------------------------------------------------

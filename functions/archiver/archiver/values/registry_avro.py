@@ -27,6 +27,7 @@ from typing import Any
 import fastavro
 
 from archiver.errors import RecordError, UnknownSchemaError, ValueDecodeError, ValueSchemaError
+from archiver.values.avro_bounds import BodyCheck, body_checker
 from archiver.values.base import AvroSchema, TypedValue, ValueDecoder, ValueSchema, schema_fingerprint
 from archiver.values.config import EsmRecordFormat
 from archiver.values.json_schema import parse_json
@@ -41,6 +42,7 @@ class _Writer:
     schema: ValueSchema
     writer: Any  # parsed writer schema
     reader: Any  # parsed reader schema, or None to read as written
+    check: BodyCheck | None  # for schemas whose bodies do not bound their own decoding (values/avro_bounds.py)
 
 
 class RegistryAvroDecoder[Registry](ValueDecoder):
@@ -102,7 +104,9 @@ class RegistryAvroDecoder[Registry](ValueDecoder):
                 self._missing[schema_id] = (time.monotonic(), error)
                 raise
             try:
-                parsed = fastavro.parse_schema(schema)
+                named: dict[str, Any] = {}
+                parsed = fastavro.parse_schema(schema, named_schemas=named)
+                check = body_checker(parsed, named)
                 value_schema = ValueSchema(
                     schema_id=schema_id,
                     fingerprint=schema_fingerprint(schema),
@@ -110,11 +114,13 @@ class RegistryAvroDecoder[Registry](ValueDecoder):
                 )
             except Exception as error:  # fastavro raises several types for a malformed schema
                 raise ValueDecodeError(f"writer schema {schema_id} is not a usable Avro schema: {error}") from error
-            found = self._writers[schema_id] = _Writer(schema=value_schema, writer=parsed, reader=self._reader)
+            found = self._writers[schema_id] = _Writer(value_schema, parsed, self._reader, check)
         return found
 
     @staticmethod
     def _read(body: bytes, writer: _Writer) -> TypedValue:
+        if writer.check is not None:
+            writer.check(body)  # before fastavro, which would crash or run out of memory on such a body
         stream = io.BytesIO(body)
         try:
             typed = fastavro.schemaless_reader(stream, writer.writer, writer.reader)
