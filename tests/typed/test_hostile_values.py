@@ -22,7 +22,7 @@ from archiver.jsontext import MAX_NESTING
 from archiver.values.avro_bounds import MAX_EMPTY_ITEMS
 from tests.avro_readers import millis, read_both
 from tests.kafka_events import kafka_event, kafka_record
-from tests.typed.conftest import Registry, TypedAws, avro_body, confluent_value, make_archiver, write_schema
+from tests.typed.conftest import Registry, TypedAws, confluent_value, make_archiver, write_schema
 from tests.typed.schemas import ORDER_V1, order
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,7 +32,11 @@ LINKED = {
     "namespace": "chain",
     "fields": [{"name": "label", "type": "string"}, {"name": "next", "type": ["null", "Node"]}],
 }
-EMPTY_ITEMS = {"type": "record", "name": "Ticks", "fields": [{"name": "ticks", "type": {"type": "array", "items": "null"}}]}
+EMPTY_ITEMS = {
+    "type": "record",
+    "name": "Ticks",
+    "fields": [{"name": "ticks", "type": {"type": "array", "items": "null"}}],
+}
 
 
 def chain(depth: int) -> dict[str, Any] | None:
@@ -155,7 +159,9 @@ def test_typed_archives_follow_the_envelope_timestamp_policy(
 ) -> None:
     write_schema(schemas_dir, "orders.avsc", ORDER_V1)
     stamps = [1_714_567_890_123_456, 1_714_567_890_123, -(2**63) + 1]
-    records = [kafka_record("orders", 0, n, value=json.dumps(order(n)).encode(), timestamp=s) for n, s in enumerate(stamps)]
+    records = [
+        kafka_record("orders", 0, n, value=json.dumps(order(n)).encode(), timestamp=s) for n, s in enumerate(stamps)
+    ]
     field = {"partition_field": "country"} if partitioner == "field" else {}
     formats = {"orders": {"format": "json", "schema": "orders.avsc"}}
 
