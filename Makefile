@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-stamp
 REQUIREMENTS := requirements.txt requirements-dev.txt functions/archiver/requirements.txt
 
-.PHONY: help venv lint format test unit synth bench clean
+.PHONY: help venv lint format test unit fuzz synth bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -33,6 +33,10 @@ format: venv ## Apply ruff's fixes and formatting
 
 unit: venv ## Unit tests only (fast loop)
 	$(PY) -m pytest tests/unit -q
+
+# FUZZ_ARGS="--events 1000 --seed 7" for a shorter or another run; make test runs a seeded subset (tests/fuzz).
+fuzz: venv ## Fuzz the archiver with 100,000 mutated events and print the counts (exit 1 on any finding)
+	PYTHONPATH=functions/archiver:. $(PY) -m tests.fuzz $(FUZZ_ARGS)
 
 test: venv lint node_modules/.package-lock.json local-install ## The whole suite: lint, unit, infra and end-to-end tests (CI runs exactly this)
 	$(PY) -m pytest -q

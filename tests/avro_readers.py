@@ -42,6 +42,8 @@ def millis(moment: datetime | None) -> int | None:
 def _comparable(value: Any) -> Any:
     if isinstance(value, datetime):
         return millis(value)
+    if isinstance(value, float):
+        return repr(value)  # NaN is not equal to itself, yet both readers read the same NaN
     if isinstance(value, dict):
         return {name: _comparable(item) for name, item in value.items()}
     if isinstance(value, list):

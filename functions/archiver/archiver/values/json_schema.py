@@ -21,6 +21,7 @@ from archiver.values.base import AvroSchema, TypedValue, ValueDecoder, ValueSche
 
 MAX_MESSAGE = 600  # characters of validation detail kept in the dead-letter message
 _UNKNOWN = object()  # in unknown_fields' stack: the path of a field the schema does not name
+_OBJECT_KINDS = ("record", "error", "map")  # the Avro types a JSON object can be
 
 
 class JsonSchemaDecoder(ValueDecoder):
@@ -38,7 +39,10 @@ class JsonSchemaDecoder(ValueDecoder):
     def conform(self, datum: Any) -> TypedValue:
         """``datum`` if it is an instance of the schema, else ``ValueSchemaError`` naming what is wrong."""
         try:
-            validate(datum, self._parsed, raise_errors=True)
+            # raise_errors=False first: it builds no error objects for the union branches a value does not take,
+            # which costs more than the check itself; only a failing value is validated again for the message.
+            if not validate(datum, self._parsed, raise_errors=False):
+                validate(datum, self._parsed, raise_errors=True)
         except ValidationError as error:
             detail = "; ".join(str(item) for item in error.errors)
             raise ValueSchemaError(
@@ -82,8 +86,16 @@ def unknown_fields(datum: Any, schema: Any, named: Mapping[str, Any]) -> list[st
         if isinstance(item_schema, str):
             item_schema = named.get(item_schema, item_schema)
         if isinstance(item_schema, list):
-            branches = (named.get(branch, branch) if isinstance(branch, str) else branch for branch in item_schema)
-            match = next((branch for branch in branches if validate(item, branch, raise_errors=False)), None)
+            if not isinstance(item, (dict, list)):
+                continue  # a scalar holds no fields, whichever branch it took
+            kinds = _OBJECT_KINDS if isinstance(item, dict) else ("array",)
+            branches = [named.get(branch, branch) if isinstance(branch, str) else branch for branch in item_schema]
+            candidates = [branch for branch in branches if isinstance(branch, dict) and branch.get("type") in kinds]
+            # The value validated, so it took one of these; only several of one kind need validating to choose
+            # (validating each level's branch against the rest of a recursive value would be quadratic).
+            match = candidates[0] if len(candidates) == 1 else None
+            if len(candidates) > 1:
+                match = next((branch for branch in candidates if validate(item, branch, raise_errors=False)), None)
             if match is not None:
                 pending.append((item, match, path))
             continue

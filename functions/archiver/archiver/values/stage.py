@@ -34,7 +34,7 @@ class TypedValues:
         if not any(record["topic"] in self._decoders for record in batch.records):
             return
         kept: list[Envelope] = []
-        for record, raw in zip(batch.records, _delivered_records(event, batch), strict=True):
+        for record, (records_key, raw) in zip(batch.records, _delivered_records(event, batch), strict=True):
             decoder = self._decoders.get(record["topic"])
             if decoder is None:
                 kept.append(record)
@@ -49,7 +49,7 @@ class TypedValues:
                     record["value"], metadata if isinstance(metadata, Mapping) else None
                 )
             except RecordError as error:
-                batch.failures.append(RecordFailure.of_envelope(error, record, raw))
+                batch.failures.append(RecordFailure(error=error, raw=raw, records_key=records_key))
                 batch.payload_bytes -= len(record["key"] or b"") + len(record["value"])
                 continue
             kept.append(record)
@@ -75,9 +75,10 @@ class TypedValues:
         return runs
 
 
-def _delivered_records(event: object, batch: DecodedBatch) -> list[dict[str, Any]]:
-    """The event's own record objects, one per envelope of ``batch.records`` (before any value failed): they carry
-    ``valueSchemaMetadata``, which the envelope does not keep, and are what a dead letter must contain.
+def _delivered_records(event: object, batch: DecodedBatch) -> list[tuple[str, dict[str, Any]]]:
+    """The event's own record objects with their map keys, one per envelope of ``batch.records`` (before any value
+    failed): they carry ``valueSchemaMetadata``, which the envelope does not keep, and are what a dead letter must
+    contain, under the key they were delivered under.
 
     ``decode_event`` walks the event in order and turns each record into an envelope or a failure that holds that
     very object, so the records that are not failures pair up with the envelopes one for one -- even two records
@@ -85,4 +86,4 @@ def _delivered_records(event: object, batch: DecodedBatch) -> list[dict[str, Any
     """
     assert isinstance(event, dict)  # decode_event accepted it
     failed = {id(failure.raw) for failure in batch.failures}
-    return [raw for chunk in event["records"].values() for raw in chunk if id(raw) not in failed]
+    return [(key, raw) for key, chunk in event["records"].items() for raw in chunk if id(raw) not in failed]
