@@ -198,6 +198,8 @@ def mutate_record(rnd: random.Random, record: dict[str, Any], others: list[Any])
         record.pop(rnd.choice(FIELDS), None)
     elif kind in (1, 2):
         record[rnd.choice(FIELDS)] = hostile_value(rnd)
+        if record.get("topic") == TYPED_CONFLUENT and rnd.random() < 0.3:  # the ESM schema-registry integration's field
+            record["valueSchemaMetadata"] = rnd.choice([hostile_value(rnd), {"schemaId": hostile_value(rnd)}])
     elif kind == 3:
         name = rnd.choice(["key", "value"])
         text = record.get(name) or "QUJD"

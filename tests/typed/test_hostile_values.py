@@ -174,3 +174,24 @@ def test_typed_archives_follow_the_envelope_timestamp_policy(
         (stamps[1], None),
         (None, stamps[2]),
     ]
+
+
+@pytest.mark.parametrize(
+    "schema_id",
+    ["\u00b2", "9" * 5_000, ["1"], {"id": 1}, True, json.loads("[" * 5_000 + "]" * 5_000)],
+    ids=["superscript-two", "5000-digits", "list", "object", "true", "deep-list"],
+)
+def test_a_schema_id_from_the_esm_integration_that_is_no_id_is_dead_lettered(
+    aws: TypedAws, registry: Registry, schemas_dir: Path, schema_id: object
+) -> None:
+    # "²" passed str.isdigit() and failed int(); a list was turned into its repr and sent to the registry.
+    registry.register(1, ORDER_V1)
+    record = kafka_record("orders", 0, 0, value=confluent_value(1, ORDER_V1, order(0)))
+    record["valueSchemaMetadata"] = {"schemaId": schema_id, "dataFormat": "AVRO"}
+    formats = {"orders": {"format": "avro-confluent", "registryUrl": registry.url}}
+
+    make_archiver(aws, formats, schemas_dir).archive(kafka_event([record]))
+
+    (letter,) = aws.dead_letters()
+    assert (letter["reason"], letter["record"]) == ("undecodable-value", record)
+    assert registry.requests == []

@@ -67,7 +67,7 @@ class RegistryAvroDecoder[Registry](ValueDecoder):
         """(writer schema id, Avro body) from a value in the registry's wire format."""
 
     @abstractmethod
-    def normalise_id(self, schema_id: object) -> str:
+    def normalise_id(self, schema_id: str | int) -> str:
         """The canonical text of a ``valueSchemaMetadata.schemaId``; ``ValueDecodeError`` if it cannot be one."""
 
     @abstractmethod
@@ -84,6 +84,8 @@ class RegistryAvroDecoder[Registry](ValueDecoder):
             schema_id, body = self.split_wire_format(value)
             writer = self._writer(schema_id)
         else:
+            if type(esm_id) not in (str, int):  # the ESM sends a string; JSON lists, objects and booleans are no id
+                raise ValueDecodeError(f"valueSchemaMetadata.schemaId must be a string, got {type(esm_id).__name__}")
             schema_id = self.normalise_id(esm_id)
             writer = self._writer(schema_id)
             if self._esm_record_format == "JSON":
