@@ -11,13 +11,16 @@ import json
 from pathlib import Path
 from typing import Any, cast
 
+import avro.datafile
+import avro.io
+import avro.schema
 import fastavro
 import pytest
 
 from archiver.decoding import decode_record
 from archiver.encoding import ENVELOPE_SCHEMA, encode_records, encode_with_schema, load_envelope_schema
 from archiver.writing import object_metadata
-from tests.avro_readers import read_apache, read_both, read_fastavro
+from tests.avro_readers import millis, read_apache, read_both, read_fastavro
 from tests.ops.archive_builder import varied_record
 from tests.unit.aws_fakes import BUCKET, FakeAws
 from tools.archive_index import make_key, read_envelopes
@@ -51,6 +54,10 @@ def test_v2_is_a_compatible_evolution_of_v1() -> None:
     body = v1_object(envelopes(IN_RANGE))
     resolved = [cast("dict[str, Any]", r) for r in fastavro.reader(io.BytesIO(body), reader_schema=ENVELOPE_SCHEMA)]
     assert [record["timestamp_raw"] for record in resolved] == [None] * len(IN_RANGE)
+    v2 = avro.schema.parse(json.dumps(load_envelope_schema()))
+    with avro.datafile.DataFileReader(io.BytesIO(body), avro.io.DatumReader(readers_schema=v2)) as apache:
+        records = [cast("dict[str, Any]", record) for record in apache]
+    assert [(millis(r["timestamp"]), r["timestamp_raw"]) for r in records] == [(s, None) for s in IN_RANGE]
     assert [r["offset"] for r in read_both(body)] == list(range(len(IN_RANGE)))
 
 

@@ -42,12 +42,6 @@ class RecordDecodeError(RecordError):
     reason = "undecodable-record"
 
 
-class RecordPartitionError(RecordError):
-    """The partitioner cannot place a record (e.g. a timestamp outside the calendar)."""
-
-    reason = "unpartitionable-record"
-
-
 class ValueDecodeError(RecordError):
     """A typed topic's value does not decode: bad wire-format header, corrupt Avro body or invalid JSON."""
 
