@@ -13,6 +13,8 @@ from archiver.decoding import decode_event
 from archiver.encoding import (
     TIMESTAMP_MILLIS_MAX,
     TIMESTAMP_MILLIS_MIN,
+    decode_long,
+    encode_long,
     encode_records,
     fastavro_encode_records,
     load_envelope_schema,
@@ -159,3 +161,17 @@ def test_records_at_the_edges_are_readable_by_both_readers() -> None:
         assert {name: back[name] for name in ("topic", "partition", "offset", "key", "value", "headers")} == {
             name: original[name] for name in ("topic", "partition", "offset", "key", "value", "headers")
         }
+
+
+def test_decode_long_reads_what_encode_long_writes_and_refuses_broken_varints() -> None:
+    numbers = [0, -1, 1, 63, -64, 64, 2**31, -(2**63), 2**63 - 1]
+    data = b"".join(encode_long(n) for n in numbers)
+    position, back = 0, []
+    while position < len(data):
+        value, position = decode_long(data, position)
+        back.append(value)
+    assert back == numbers
+    with pytest.raises(ValueError, match="truncated"):
+        decode_long(b"\x80", 0)
+    with pytest.raises(ValueError, match="longer than 10 bytes"):
+        decode_long(b"\xff" * 11, 0)

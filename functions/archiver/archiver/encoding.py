@@ -186,6 +186,23 @@ def encode_long(n: int) -> bytes:
     return bytes(out)
 
 
+def decode_long(data: bytes | memoryview, position: int) -> tuple[int, int]:
+    """The Avro long at ``data[position:]`` and the position after it; ``ValueError`` if it is cut off or longer
+    than the 10 bytes a 64-bit number takes."""
+    result = shift = 0
+    while True:
+        if position >= len(data):
+            raise ValueError("truncated inside a varint")
+        byte = data[position]
+        position += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return (result >> 1) ^ -(result & 1), position
+        shift += 7
+        if shift > 63:
+            raise ValueError("varint longer than 10 bytes")
+
+
 @cache
 def _varint_tables() -> tuple[list[bytes], list[bytes]]:
     """Varints of every 14-bit value, as the last bytes of a number and as continued bytes (built on first use)."""

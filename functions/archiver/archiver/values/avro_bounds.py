@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from archiver.encoding import decode_long
 from archiver.errors import ValueDecodeError
 from archiver.jsontext import MAX_NESTING
 
@@ -203,15 +204,8 @@ class _Reader:
         self._position += size
 
     def long(self) -> int:
-        result = shift = 0
-        while True:
-            if self._position >= len(self._data) or shift > 63:
-                raise ValueDecodeError(
-                    "value is not an Avro body of its writer schema: a number is cut off or too long"
-                )
-            byte = self._data[self._position]
-            self._position += 1
-            result |= (byte & 0x7F) << shift
-            if not byte & 0x80:
-                return (result >> 1) ^ -(result & 1)
-            shift += 7
+        try:
+            value, self._position = decode_long(self._data, self._position)
+        except ValueError as error:
+            raise ValueDecodeError(f"value is not an Avro body of its writer schema: {error}") from error
+        return value
