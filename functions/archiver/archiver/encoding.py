@@ -130,14 +130,14 @@ def _blocks(records: Sequence[Envelope]) -> Iterator[tuple[int, bytes]]:
         key, value, headers = record["key"], record["value"], record["headers"]
         timestamp = record["timestamp"]
         # timestamp: ["null", timestamp-millis], then timestamp_raw: ["null", "long"]; one of the two is null.
-        in_range = TIMESTAMP_MILLIS_MIN <= timestamp <= TIMESTAMP_MILLIS_MAX
+        before, after = _IN_RANGE if TIMESTAMP_MILLIS_MIN <= timestamp <= TIMESTAMP_MILLIS_MAX else _OUT_OF_RANGE
         parts = [
             texts.get(topic) or _text(texts, topic),
             long(record["partition"]),
             long(record["offset"]),
-            b"\x02" if in_range else b"\x00\x02",
+            before,
             long(timestamp),
-            b"\x00" if in_range else b"",
+            after,
             texts.get(timestamp_type) or _text(texts, timestamp_type),
         ]
         if key is None:
@@ -166,6 +166,12 @@ def _blocks(records: Sequence[Envelope]) -> Iterator[tuple[int, bytes]]:
             pending, size = [], 0
     if pending:
         yield len(pending), b"".join(pending)
+
+
+# The union bytes around a timestamp: (before, after) it. In range: timestamp is branch 1, timestamp_raw null (0).
+# Outside: timestamp null (0), timestamp_raw branch 1, holding the value.
+_IN_RANGE = (b"\x02", b"\x00")
+_OUT_OF_RANGE = (b"\x00\x02", b"")
 
 
 def _text(texts: dict[str, bytes], text: str) -> bytes:
