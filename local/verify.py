@@ -37,8 +37,8 @@ from tools.archive_index import (
     compacted_from,
     iter_chunks,
     list_objects,
+    read_envelopes,
 )
-from tools.avro_blocks import read_records
 
 
 @dataclass
@@ -118,7 +118,8 @@ def read_archive(
             continue
         response = s3.get_object(Bucket=bucket, Key=key)
         rows = []
-        for record in read_records(response["Body"].read()):
+        # read_envelopes: exact timestamps, also from v1 objects that default readers cannot read (docs/schema.md)
+        for record in read_envelopes(response["Body"].read()):
             content = json.dumps(record, sort_keys=True, default=repr).encode()
             rows.append((str(record["topic"]), int(record["partition"]), int(record["offset"]), content))
         objects.append((key, rows))

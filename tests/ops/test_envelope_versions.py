@@ -20,6 +20,7 @@ import pytest
 from archiver.decoding import decode_record
 from archiver.encoding import ENVELOPE_SCHEMA, encode_records, encode_with_schema, load_envelope_schema
 from archiver.writing import object_metadata
+from local import verify
 from tests.avro_readers import millis, read_apache, read_both, read_fastavro
 from tests.ops.archive_builder import varied_record
 from tests.unit.aws_fakes import BUCKET, FakeAws
@@ -128,3 +129,15 @@ def test_v1_and_v2_objects_of_one_partition_compact_into_one_v2_object(aws: Fake
     (key,) = aws.keys()
     assert [r["timestamp"] for r in read_envelopes(aws.body(key))] == IN_RANGE + OUT_OF_RANGE + OUT_OF_RANGE + IN_RANGE
     assert len(read_both(aws.body(key))) == 16
+
+
+def test_verify_reads_a_v1_object_that_default_readers_cannot(aws: FakeAws) -> None:
+    records = envelopes(IN_RANGE + OUT_OF_RANGE)
+    key = make_key(("topics/orders/partition=0", "orders", 0, None), 0, len(records) - 1)
+    body = v1_object(records, key)
+    aws.s3.put_object(Bucket=BUCKET, Key=key, Body=body, Metadata=object_metadata(0, 0, 7, 8, "zstandard"))
+
+    result = verify.audit(s3=aws.s3, bucket=BUCKET)
+
+    assert result["complete"]
+    assert [(p["archived"], p["archivedRecords"]) for p in result["partitions"]] == [([[0, 7]], 8)]
