@@ -12,6 +12,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import pytest
 from archiver.encoding import encode_long
 from archiver.jsontext import MAX_NESTING
 from archiver.values.avro_bounds import MAX_EMPTY_ITEMS
+from archiver.values.registry_avro import MAX_LOOKUPS_PER_BATCH
 from tests.avro_readers import millis, read_both
 from tests.kafka_events import kafka_event, kafka_record
 from tests.typed.conftest import Registry, TypedAws, confluent_value, make_archiver, write_schema
@@ -195,3 +197,25 @@ def test_a_schema_id_from_the_esm_integration_that_is_no_id_is_dead_lettered(
     (letter,) = aws.dead_letters()
     assert (letter["reason"], letter["record"]) == ("undecodable-value", record)
     assert registry.requests == []
+
+
+def test_values_with_random_schema_ids_cost_a_bounded_number_of_registry_calls(
+    aws: TypedAws, registry: Registry, schemas_dir: Path
+) -> None:
+    # A producer writing plain bytes into a typed topic: every value names another schema id. One registry call per
+    # value would outlast the invocation (or be throttled) and the batch would fail again on every retry.
+    registry.register(7, ORDER_V1)
+    values = [confluent_value(7, ORDER_V1, order(0))]
+    values += [confluent_value(1_000 + n, ORDER_V1, order(n)) for n in range(1, 200)]
+    values.append(confluent_value(7, ORDER_V1, order(200)))  # a known id still decodes after the budget is spent
+    event = kafka_event([kafka_record("payments", 0, n, value=value) for n, value in enumerate(values)])
+    archiver = make_archiver(aws, {"payments": {"format": "avro-confluent", "registryUrl": registry.url}}, schemas_dir)
+
+    summary = archiver.archive(event)
+
+    assert len(registry.requests) == MAX_LOOKUPS_PER_BATCH
+    reasons = Counter(letter["reason"] for letter in aws.dead_letters())
+    assert reasons == {"unknown-schema": MAX_LOOKUPS_PER_BATCH - 1, "schema-lookup-limit": 199 - 15}
+    assert summary.records_archived == 2
+    archiver.archive(kafka_event([kafka_record("payments", 0, 201, value=confluent_value(9_999, ORDER_V1, order(1)))]))
+    assert len(registry.requests) == MAX_LOOKUPS_PER_BATCH + 1  # the next batch has its own budget

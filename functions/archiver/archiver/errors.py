@@ -54,6 +54,12 @@ class ValueSchemaError(RecordError):
     reason = "non-conforming-value"
 
 
+class SchemaLookupLimitError(RecordError):
+    """A value names a schema id the batch had no registry lookups left for (values/registry_avro.py)."""
+
+    reason = "schema-lookup-limit"
+
+
 class UnknownSchemaError(RecordError):
     """The schema registry answered that the value's schema id does not exist (HTTP 404, EntityNotFoundException)."""
 

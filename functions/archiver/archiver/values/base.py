@@ -76,6 +76,10 @@ class ValueDecoder(ABC):
     """Decodes the values of one topic. Implementations raise ``RecordError`` subclasses for bad values and
     ``InfrastructureError`` subclasses when a registry cannot answer."""
 
+    def start_batch(self) -> None:
+        """Called before the values of each batch; decoders with per-batch limits reset them here."""
+        return  # most decoders have none
+
     @abstractmethod
     def decode(self, value: bytes, schema_metadata: Mapping[str, Any] | None) -> tuple[TypedValue, ValueSchema]:
         """One value -> (typed value, its schema). ``schema_metadata`` is the record's ``valueSchemaMetadata``

@@ -26,7 +26,13 @@ from typing import Any
 
 import fastavro
 
-from archiver.errors import RecordError, UnknownSchemaError, ValueDecodeError, ValueSchemaError
+from archiver.errors import (
+    RecordError,
+    SchemaLookupLimitError,
+    UnknownSchemaError,
+    ValueDecodeError,
+    ValueSchemaError,
+)
 from archiver.values.avro_bounds import BodyCheck, body_checker
 from archiver.values.base import AvroSchema, TypedValue, ValueDecoder, ValueSchema, schema_fingerprint
 from archiver.values.config import EsmRecordFormat
@@ -35,6 +41,11 @@ from archiver.values.json_schema import parse_json
 # An id the registry did not know is asked again after this long, not for every record of a batch that carries it:
 # a schema registered moments after its first record is still found, and a bad producer cannot flood the registry.
 MISSING_TTL_SECONDS = 60.0
+# Registry lookups of schema ids this container has not seen, per topic and batch. A topic has a handful of writer
+# schemas, looked up once per container; values with random headers (a producer writing plain bytes into a typed
+# topic) would otherwise cost one registry call each -- 10,000 calls can outlast the invocation's timeout or be
+# throttled, and either way the batch would fail again on every retry. Values past the budget are dead-lettered.
+MAX_LOOKUPS_PER_BATCH = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +72,10 @@ class RegistryAvroDecoder[Registry](ValueDecoder):
         self._esm_record_format = esm_record_format
         self._writers: dict[str, _Writer] = {}  # per container, like the registry client's cache
         self._missing: dict[str, tuple[float, UnknownSchemaError]] = {}
+        self._lookups_left = MAX_LOOKUPS_PER_BATCH
+
+    def start_batch(self) -> None:
+        self._lookups_left = MAX_LOOKUPS_PER_BATCH
 
     @abstractmethod
     def split_wire_format(self, value: bytes) -> tuple[str, bytes]:
@@ -100,6 +115,12 @@ class RegistryAvroDecoder[Registry](ValueDecoder):
             missing = self._missing.get(schema_id)
             if missing is not None and time.monotonic() - missing[0] < MISSING_TTL_SECONDS:
                 raise UnknownSchemaError(str(missing[1]))
+            if self._lookups_left <= 0:
+                raise SchemaLookupLimitError(
+                    f"schema id {schema_id[:40]} was not looked up: this batch already asked the registry about "
+                    f"{MAX_LOOKUPS_PER_BATCH} new schema ids for the topic"
+                )
+            self._lookups_left -= 1
             try:
                 schema = self.fetch(schema_id)
             except UnknownSchemaError as error:

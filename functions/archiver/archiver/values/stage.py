@@ -33,6 +33,8 @@ class TypedValues:
         """Type every typed topic's values in place; move records that cannot be typed to ``batch.failures``."""
         if not any(record["topic"] in self._decoders for record in batch.records):
             return
+        for typed in self._decoders.values():
+            typed.start_batch()
         kept: list[Envelope] = []
         for record, (records_key, raw) in zip(batch.records, _delivered_records(event, batch), strict=True):
             decoder = self._decoders.get(record["topic"])
