@@ -261,7 +261,7 @@ def mutate_event(rnd: random.Random, event: dict[str, Any]) -> None:
     """Something no event source sends: the harness expects EventError for these."""
     kind = rnd.randrange(4)
     if kind == 0:
-        event["eventSource"] = rnd.choice(["aws:sqs", None, 5, "", "AWS:KAFKA"])
+        event["eventSource"] = rnd.choice(["aws:sqs", None, 5, "", "AWS:KAFKA", hostile_value(rnd)])
     elif kind == 1:
         event["records"] = rnd.choice([[], None, "records", 5])
     elif kind == 2 and event["records"]:

@@ -160,6 +160,13 @@ def test_a_dead_letter_that_needs_the_pointer_message_stays_within_sqs_limits_wh
     )
 
 
+@pytest.mark.parametrize("source", [json.loads("[" * 5_000 + "]" * 5_000), "x" * 1_000_000, 10**4000])
+def test_a_hostile_event_source_is_a_malformed_event_with_a_short_message(source: object) -> None:
+    with pytest.raises(EventError, match="eventSource must be one of") as raised:
+        limited_archiver(LimitedS3(), LimitedSqs()).archive({"eventSource": source, "records": {}})
+    assert len(str(raised.value)) < 300
+
+
 def test_a_records_map_key_that_is_not_a_string_is_a_malformed_event() -> None:
     with pytest.raises(EventError, match="'records' keys"):
         limited_archiver(LimitedS3(), LimitedSqs()).archive({"eventSource": "SelfManagedKafka", "records": {5: []}})

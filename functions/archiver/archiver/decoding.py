@@ -69,7 +69,7 @@ def decode_event(event: object) -> DecodedBatch:
         raise EventError(f"expected a Kafka event object, got {type(event).__name__}")
     source = event.get("eventSource")
     if source not in EVENT_SOURCES:
-        raise EventError(f"eventSource must be one of {', '.join(EVENT_SOURCES)}; got {source!r}")
+        raise EventError(f"eventSource must be one of {', '.join(EVENT_SOURCES)}; got {_short(source)}")
     records_by_partition = event.get("records")
     if not isinstance(records_by_partition, dict):
         raise EventError(
