@@ -78,7 +78,16 @@ def test_unicode_text_refuses_lone_surrogates_and_keeps_pairs() -> None:
             load_json(text, unicode_text=True)
 
 
-@pytest.mark.parametrize("data", [b"", b"\xff\xfe\x00", b"{", b"1" * 5_000, '{"a": 1}'.encode("utf-16")[:-1]], ids=repr)
-def test_what_is_not_json_is_a_value_error(data: bytes) -> None:
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "Expecting value"),
+        (b"\xff\xfe\x00", "can't decode"),  # a UTF-16 byte order mark, then half a character
+        (b"{", "Expecting property name"),
+        (b"1" * 5_000, "Exceeds the limit"),  # more digits than Python converts
+        ('{"a": 1}'.encode("utf-16")[:-1], "truncated data"),
+    ],
+)
+def test_what_is_not_json_is_a_value_error(data: bytes, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
         load_json(data)
