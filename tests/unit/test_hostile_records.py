@@ -205,3 +205,24 @@ def test_the_limited_fakes_answer_like_aws_when_a_limit_is_broken() -> None:
     with pytest.raises(type(client_error("x", "y", "z")), match="InvalidMessageContents"):
         sqs.send_message_batch(QueueUrl=sqs.queue_url, Entries=[{"Id": "a", "MessageBody": "\x01"}])
     assert (s3.puts, sqs.requests) == (1, 0)
+
+
+def test_two_different_records_with_the_same_coordinates_get_two_dead_letters_and_two_spilled_bodies() -> None:
+    # Found by the fuzz suite: both spilled to the same key, the second overwrote the first, and one record was lost.
+    first = kafka_record("t", 0, 5) | {"value": "!" + "A" * 300_000}
+    second = kafka_record("t", 0, 5) | {"value": "?" + "B" * 300_000}
+    event = kafka_event([first, second, dict(first)])
+    s3, sqs = LimitedS3(), LimitedSqs()
+    archiver = limited_archiver(s3, sqs)
+
+    archiver.archive(event)
+    archiver.archive(json.loads(json.dumps(event)))  # the retried batch names everything the same way
+
+    pointers = [json.loads(body) for body in sqs.bodies]
+    ids = [pointer["id"] for pointer in pointers]
+    assert ids[:3] == ids[3:]
+    assert ids[0] == ids[2] == "t+0+00000000000000000005"  # the same record twice: one id, one stored body
+    assert ids[1].startswith("t+0+00000000000000000005+")
+    stored = [json.loads(s3.objects[pointer["payloadLocation"]["key"]].body) for pointer in pointers[:3]]
+    assert [body["record"] for body in stored] == [first, second, first]
+    assert len(s3.objects) == 2

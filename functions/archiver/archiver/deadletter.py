@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -54,8 +54,26 @@ class DeadLetter:
 
 
 def dead_letters_for(batch: DecodedBatch, failures: Sequence[RecordFailure]) -> list[DeadLetter]:
-    """Build the dead-letter message of every failure, keeping each record exactly as it arrived."""
-    return [_dead_letter(batch, failure) for failure in failures]
+    """Build the dead-letter message of every failure, keeping each record exactly as it arrived.
+
+    Two different records with the same coordinates in one batch (the fuzz suite delivers such batches) would get
+    the same id, and so the same spill key in S3, where the second would overwrite the first. The second and later
+    get ``+<hash of the record>`` appended to the id instead; the same batch again gives the same ids.
+    """
+    letters: list[DeadLetter] = []
+    first: dict[str, RecordFailure] = {}  # id -> the failure that got it first
+    for failure in failures:
+        letter = _dead_letter(batch, failure)
+        earlier = first.setdefault(letter.record_id, failure)
+        if earlier is not failure and (text := _record_text(failure)) != _record_text(earlier):
+            record_id = f"{letter.record_id}+{hashlib.sha256(text.encode('ascii')).hexdigest()[:16]}"
+            letter = replace(letter, record_id=record_id, body={**letter.body, "id": record_id})
+        letters.append(letter)
+    return letters
+
+
+def _record_text(failure: RecordFailure) -> str:
+    return dump_json([failure.records_key, failure.raw], sort_keys=True, separators=SPACED)
 
 
 def _dead_letter(batch: DecodedBatch, failure: RecordFailure) -> DeadLetter:
