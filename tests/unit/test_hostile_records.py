@@ -14,8 +14,7 @@ from typing import Any
 import pytest
 
 from archiver.errors import EventError
-from archiver.jsontext import MAX_NESTING
-from archiver.partitioning import NULL_PARTITION
+from archiver.partitioning import MAX_FIELD_NESTING, NULL_PARTITION
 from tests.avro_readers import millis, read_both
 from tests.kafka_events import kafka_event, kafka_record
 from tests.unit.aws_fakes import (
@@ -44,7 +43,9 @@ def test_deep_json_under_the_field_partitioner_is_archived_with_the_rest_of_the_
     records = [
         kafka_record("t", 0, 0, value=b'{"country": "DE"}'),
         kafka_record("t", 0, 1, value=b"[" * 10_000 + b"]" * 10_000),
-        kafka_record("t", 0, 2, value=b'{"country": "DE", "deep": ' + b"[" * MAX_NESTING + b"]" * MAX_NESTING + b"}"),
+        kafka_record(
+            "t", 0, 2, value=b'{"country": "DE", "deep": ' + b"[" * MAX_FIELD_NESTING + b"]" * MAX_FIELD_NESTING + b"}"
+        ),
     ]
     archived, letters = run(kafka_event(records), partitioner="field", partition_field="country")
     assert letters == []

@@ -9,7 +9,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from archiver.jsontext import COMPACT, MAX_NESTING, SPACED, JsonNestingError, _dump_iteratively, dump_json, load_json
+from archiver.jsontext import (
+    COMPACT,
+    MAX_NESTING,
+    SPACED,
+    JsonNestingError,
+    _dump_iteratively,
+    dump_json,
+    load_json,
+    nesting,
+)
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(st.characters(codec=None, exclude_categories=())),
@@ -91,3 +100,56 @@ def test_unicode_text_refuses_lone_surrogates_and_keeps_pairs() -> None:
 def test_what_is_not_json_is_a_value_error(data: bytes, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         load_json(data)
+
+
+def depth_of(document: Any) -> int:
+    """How deep ``json.dumps(document)`` nests arrays and objects."""
+    if isinstance(document, list):
+        return 1 + max(map(depth_of, document), default=0)
+    if isinstance(document, dict):
+        return 1 + max(map(depth_of, document.values()), default=0)
+    return 0
+
+
+NESTED_JSON = st.recursive(
+    st.none() | st.integers() | st.text(alphabet='[]{}"\\ab\n\u00e9', max_size=8),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(alphabet='[]{}"\\a'), children, max_size=3)
+    ),
+    max_leaves=60,
+)
+
+
+@given(document=NESTED_JSON, ensure_ascii=st.booleans())
+def test_the_nesting_scan_measures_exactly_how_deep_json_nests(document: Any, ensure_ascii: bool) -> None:
+    # Strings full of brackets, quotes and backslashes: only the structure counts.
+    text = json.dumps(document, ensure_ascii=ensure_ascii).encode()
+    assert nesting(text) == depth_of(document)
+
+
+def parser_depth(text: str) -> int:
+    """The deepest the JSON parser can get in ``text``, read character by character: brackets outside strings,
+    strings ended by an unescaped quote. (On broken text the parser stops earlier; it never gets deeper.)"""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+@given(text=st.text(alphabet='[]{}"\\ ,:1a', max_size=80))
+def test_the_nesting_scan_never_counts_less_than_the_parser_could_recurse(text: str) -> None:
+    assert nesting(text.encode()) >= parser_depth(text)

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from archiver.jsontext import MAX_NESTING
 from archiver.keys import archive_key
 from archiver.partitioning import (
+    MAX_FIELD_NESTING,
     MAX_SEGMENT_LENGTH,
     NULL_PARTITION,
     build_partitioner,
@@ -111,11 +111,11 @@ def test_json_nested_deeper_than_the_limit_goes_to_the_null_partition_without_pa
 
 
 def test_json_within_the_nesting_limit_is_read_whatever_its_brackets_in_strings() -> None:
-    deep = b'{"country": "DE", "x": ' + b"[" * (MAX_NESTING - 1) + b"]" * (MAX_NESTING - 1) + b"}"
+    deep = b'{"country": "DE", "x": ' + b"[" * (MAX_FIELD_NESTING - 1) + b"]" * (MAX_FIELD_NESTING - 1) + b"}"
     assert field_text(deep, "country") == "DE"
     brackets_in_text = json.dumps({"country": "[" * 100_000, "y": "{" * 10}).encode()
     assert field_text(brackets_in_text, "country") == "[" * 100_000
-    too_deep = b'{"country": "DE", "x": ' + b"[" * MAX_NESTING + b"]" * MAX_NESTING + b"}"
+    too_deep = b'{"country": "DE", "x": ' + b"[" * MAX_FIELD_NESTING + b"]" * MAX_FIELD_NESTING + b"}"
     assert field_text(too_deep, "country") == ""
 
 

@@ -1,13 +1,15 @@
 """Untrusted JSON in, exact JSON out: the two places where record content meets Python's recursive JSON code.
 
-* ``load_json`` reads JSON text from a record value with a fixed nesting limit. ``json.loads`` recurses once per
-  ``[`` or ``{`` and raises ``RecursionError`` (about 10,000 levels in) -- a 10 KB value used to fail a whole batch
-  this way. fastavro's compiled validator, writer and reader recurse the same way *without* any check: a typed value
-  a few thousand levels deep crashes the process. And a typed archive must stay readable by Apache avro's
-  pure-Python reader, which spends about five Python frames per level and stops at Python's default recursion limit
-  of 1,000 (measured: it reads a recursive value 197 levels deep from a fresh stack, 137 under 300 frames).
-  ``MAX_NESTING`` keeps clear of all three and is still deeper than real payloads nest (serde_json's default
-  limit is 128). It is checked before parsing, so the outcome never depends on how deep the caller's stack is.
+* ``load_json`` reads JSON text from a record value with a fixed nesting limit, checked before parsing, so the
+  outcome never depends on how deep the caller's stack is. ``json.loads`` recurses once per ``[`` or ``{`` and
+  raises ``RecursionError`` about 10,000 levels in (fewer, the deeper its caller) -- a 10 KB value used to fail a
+  whole batch this way. fastavro's compiled validator, writer and reader recurse the same way *without* any check:
+  a typed value a few thousand levels deep crashes the process. And a typed archive must stay readable by Apache
+  avro's pure-Python reader, which spends about five Python frames per level and stops at Python's default
+  recursion limit of 1,000 (measured: it reads a recursive value 197 levels deep from a fresh stack, 137 under 300
+  frames). ``MAX_NESTING`` keeps typed values clear of all three and is still deeper than real payloads nest
+  (serde_json's default limit is 128); the field partitioner, which only needs ``json.loads`` to finish, allows
+  more (``partitioning.MAX_FIELD_NESTING``).
 * ``dump_json`` writes what a record delivered back as JSON text exactly, whatever its depth: the dead-letter body
   must hold the record as it arrived.
 """
@@ -16,56 +18,69 @@ from __future__ import annotations
 
 import json
 import re
+from itertools import accumulate
 from typing import Any
 
-# Levels of arrays and objects a value may nest. The same limit bounds typed Avro values (values/avro_bounds.py).
+# Levels of arrays and objects a typed value may nest. The same limit bounds typed Avro values (values/avro_bounds.py).
 MAX_NESTING = 100
 
-# A JSON string (to its closing quote, or to the end if it has none) or one bracket. Strings are skipped whole, so
-# brackets inside them do not count; the unrolled loop never backtracks, so one pass is linear in the text.
-_STRING_OR_BRACKET = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]', re.DOTALL)
-_OPENERS = frozenset("[{")
+# The nesting scan works on bytes: keep quotes and brackets (objects' as arrays') and delete everything else.
+_SQUARE = bytes.maketrans(b"{}", b"[]")
+_NOT_STRUCTURE = bytes(byte for byte in range(256) if byte not in b'"[]{}')
+_STEP = {ord("["): 1, ord("]"): -1}
+_QUICK_ROUNDS = 8  # rounds of removing innermost "[]" before counting what is left bracket by bracket
 _LONE_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 class JsonNestingError(ValueError):
-    """The text nests arrays and objects deeper than ``MAX_NESTING``; it was not parsed."""
+    """The text nests arrays and objects deeper than allowed; it was not parsed."""
 
 
-def load_json(data: bytes, *, unicode_text: bool = False) -> Any:
-    """``json.loads(data)`` for untrusted bytes, nesting at most ``MAX_NESTING`` levels.
+def load_json(data: bytes, *, max_nesting: int = MAX_NESTING, unicode_text: bool = False) -> Any:
+    """``json.loads(data)`` for untrusted bytes, nesting at most ``max_nesting`` levels.
 
     Raises ``ValueError`` (``JSONDecodeError``, ``UnicodeDecodeError``, ``JsonNestingError``, or too many digits in
     an integer) for anything that is not such JSON. With ``unicode_text`` the result must also be valid Unicode:
     JSON may spell lone UTF-16 surrogates (``"\\ud800"``), which Avro strings and UTF-8 cannot hold.
     """
-    # What json.loads itself does with bytes: detect UTF-8/16/32, keep surrogates. Done here so the nesting scan
-    # and the parser see the same text.
-    text = data.decode(json.detect_encoding(data), "surrogatepass")
-    check_nesting(text)
-    document = json.loads(text)
-    if unicode_text and not _is_unicode(text, document):
+    # Text with no more brackets than the limit cannot nest deeper: two C-speed counts, the only cost for almost
+    # every value. In UTF-16 and UTF-32 every "[" and "{" still holds its byte, so the count is never too low.
+    if data.count(b"[") + data.count(b"{") > max_nesting and nesting(_utf8(data)) > max_nesting:
+        raise JsonNestingError(f"JSON nests deeper than {max_nesting} levels")
+    document = json.loads(data)
+    if unicode_text and not _is_unicode(data.decode(json.detect_encoding(data), "surrogatepass"), document):
         raise ValueError("JSON text holds a lone UTF-16 surrogate, which is not Unicode text")
     return document
 
 
-def check_nesting(text: str) -> None:
-    """Raise ``JsonNestingError`` if ``text``, read as JSON, would nest deeper than ``MAX_NESTING``.
+def nesting(raw: bytes) -> int:
+    """How deep JSON text in UTF-8 nests arrays and objects, or more; never less than ``json.loads`` would recurse.
 
-    Counting brackets first is C-speed; only text with more brackets than the limit is scanned token by token. The
-    scan never counts less than the parser would nest: it skips exactly what the parser reads as strings.
+    All C-speed passes over the bytes: drop escaped backslashes and quotes (the only escapes that can hide or fake
+    the end of a string), keep quotes and brackets only, drop empty strings, then whatever lies between quotes (string
+    contents), and remove innermost ``[]`` pairs a few rounds; only a deeper rest is counted bracket by bracket (its
+    running sum of +1 and -1). Each round lowers the depth by at most one, so rounds plus the rest's depth is an upper
+    bound. Measured on the benchmark's 10 KB JSON values: 22 us each, against 132 us for ``json.loads``.
     """
-    if text.count("[") + text.count("{") <= MAX_NESTING:
-        return
-    depth = 0
-    for match in _STRING_OR_BRACKET.finditer(text):
-        char = text[match.start()]
-        if char in _OPENERS:
-            depth += 1
-            if depth > MAX_NESTING:
-                raise JsonNestingError(f"JSON nests deeper than {MAX_NESTING} levels")
-        elif char != '"':
-            depth -= 1
+    if b"\\" in raw:
+        raw = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
+    kept = raw.translate(_SQUARE, _NOT_STRUCTURE).replace(b'""', b"")
+    if b'"' in kept:
+        kept = b"".join(kept.split(b'"')[::2])  # even pieces are outside strings; an unclosed string runs to the end
+    rounds = 0
+    while rounds < _QUICK_ROUNDS and b"[]" in kept:
+        kept = kept.replace(b"[]", b"")
+        rounds += 1
+    return rounds + max(0, max(accumulate(map(_STEP.__getitem__, kept)), default=0))
+
+
+def _utf8(data: bytes) -> bytes:
+    encoding = json.detect_encoding(data)
+    return (
+        data
+        if encoding.startswith("utf-8")
+        else data.decode(encoding, "surrogatepass").encode("utf-8", "surrogatepass")
+    )
 
 
 def _is_unicode(text: str, document: Any) -> bool:

@@ -6,8 +6,8 @@
 
 No partitioner rejects a record: what it cannot read goes to Hive's NULL partition and is archived like any other
 record. That is a timestamp outside the calendar (years 1 to 9999 in the pattern's zone) for ``time``, and for
-``field`` a tombstone, a value that is not a JSON object (or nests deeper than ``jsontext.MAX_NESTING``), or an
-object without the field.
+``field`` a tombstone, a value that is not a JSON object (or nests deeper than ``MAX_FIELD_NESTING``), or an object
+without the field.
 
 Paths are built from hostile input (topic names from the event, field values from record payloads), so every
 segment goes through ``encode_segment``: the result only ever contains ``A-Z a-z 0-9 _ - . % ~ =`` and can never be
@@ -27,6 +27,11 @@ from archiver.decoding import Envelope
 from archiver.jsontext import load_json
 from archiver.settings import MAX_TIME_PATTERN_LENGTH, Settings
 
+# How deep a JSON value may nest for the field partitioner to read it; deeper ones go to the NULL partition. It
+# only needs json.loads to finish, so it allows more than typed values do (jsontext.MAX_NESTING), and it stays far
+# below json's own RecursionError (about 10,000 levels, fewer the deeper its caller), so where a record lands never
+# depends on the call stack. Values with fewer brackets than this are never scanned at all.
+MAX_FIELD_NESTING = 1_000
 # Hive and Athena read this name as the NULL partition.
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 # Encoded values longer than this are cut and suffixed with a hash of the whole value, so they stay distinct.
@@ -129,14 +134,14 @@ def _field_partitioner(field_name: str) -> PartitionPath:
 def field_text(value: bytes | None, field_name: str) -> str:
     """The text of a top-level JSON field, or "" (the NULL partition) when there is none to read.
 
-    Tombstones, values that are not JSON objects (including JSON nested deeper than ``jsontext.MAX_NESTING``, which
-    is not parsed at all) and objects without the field are still archived: they land in the NULL partition rather
+    Tombstones, values that are not JSON objects (including JSON nested deeper than ``MAX_FIELD_NESTING``, which is
+    not parsed at all) and objects without the field are still archived: they land in the NULL partition rather
     than the dead-letter queue, because nothing about them is wrong for an archive.
     """
     if value is None:
         return ""
     try:
-        document = load_json(value)
+        document = load_json(value, max_nesting=MAX_FIELD_NESTING)
     except ValueError:  # not JSON, not text, too deep, or an integer with more digits than Python reads
         return ""
     if not isinstance(document, dict):
