@@ -43,9 +43,13 @@ def load_json(data: bytes, *, max_nesting: int = MAX_NESTING, unicode_text: bool
     an integer) for anything that is not such JSON. With ``unicode_text`` the result must also be valid Unicode:
     JSON may spell lone UTF-16 surrogates (``"\\ud800"``), which Avro strings and UTF-8 cannot hold.
     """
-    # Text with no more brackets than the limit cannot nest deeper: two C-speed counts, the only cost for almost
-    # every value. In UTF-16 and UTF-32 every "[" and "{" still holds its byte, so the count is never too low.
-    if data.count(b"[") + data.count(b"{") > max_nesting and nesting(_utf8(data)) > max_nesting:
+    # Text with no more bytes, or no more brackets, than the limit cannot nest deeper: for almost every value that
+    # is the only cost. (In UTF-16 and UTF-32 every "[" and "{" still holds its byte, so the count is never low.)
+    if (
+        len(data) > max_nesting
+        and data.count(b"[") + data.count(b"{") > max_nesting
+        and nesting(_utf8(data)) > max_nesting
+    ):
         raise JsonNestingError(f"JSON nests deeper than {max_nesting} levels")
     document = json.loads(data)
     if unicode_text and not _is_unicode(data.decode(json.detect_encoding(data), "surrogatepass"), document):
