@@ -129,7 +129,8 @@ def test_the_nesting_scan_measures_exactly_how_deep_json_nests(document: Any, en
 
 def parser_depth(text: str) -> int:
     """The deepest the JSON parser can get in ``text``, read character by character: brackets outside strings,
-    strings ended by an unescaped quote. (On broken text the parser stops earlier; it never gets deeper.)"""
+    strings ended by an unescaped quote, and nothing after a backslash outside a string, where the parser stops.
+    (On other broken text the parser stops earlier still; it never gets deeper.)"""
     depth = deepest = 0
     in_string = escaped = False
     for char in text:
@@ -142,6 +143,8 @@ def parser_depth(text: str) -> int:
                 in_string = False
         elif char == '"':
             in_string = True
+        elif char == "\\":
+            break
         elif char in "[{":
             depth += 1
             deepest = max(deepest, depth)
