@@ -10,7 +10,7 @@ REQUIREMENTS := requirements.txt requirements-dev.txt functions/archiver/require
 # pip's progress, one line per package, instead of 90 silent seconds.
 PIP_PROGRESS := grep -E --line-buffered '^(Collecting|Installing collected|Successfully installed|ERROR)' || true
 
-.PHONY: help venv lint format test unit synth deploy schema bench clean
+.PHONY: help venv lint format test unit fuzz synth deploy schema bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -39,6 +39,10 @@ format: venv ## Apply ruff's fixes and formatting
 
 unit: venv ## Unit tests only (fast loop)
 	$(PY) -m pytest tests/unit -q
+
+# FUZZ_ARGS="--events 1000 --seed 7" for a shorter or another run; make test runs a seeded subset (tests/fuzz).
+fuzz: venv ## Fuzz the archiver with 100,000 mutated events and print the counts (exit 1 on any finding)
+	PYTHONPATH=functions/archiver:. $(PY) -m tests.fuzz $(FUZZ_ARGS)
 
 test: venv lint node_modules/.package-lock.json local-install ## The whole suite: lint, unit, infra and end-to-end tests (CI runs exactly this)
 	$(PY) -m pytest -q

@@ -15,6 +15,7 @@ an offset, so contents are only compared where ranges do.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections import defaultdict
@@ -25,7 +26,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from archive_ops.avro_blocks import read_records
+from archive_ops.avro_blocks import SCHEMA_KEY, read_header, read_records, write_container
 from archiver.decoding import MAX_OFFSET
 from archiver.keys import ARCHIVE_SUFFIX, OFFSET_WIDTH, archive_name
 from archiver.partitioning import encode_topic
@@ -215,16 +216,42 @@ _MILLISECOND = timedelta(milliseconds=1)
 
 
 def read_envelopes(body: bytes) -> Iterator[dict[str, Any]]:
-    """The records of an archive object exactly as the Lambda encoded them (``timestamp`` as int milliseconds).
+    """The records of an archive object as the Lambda decoded them: ``timestamp`` is the delivered int, exactly.
 
-    fastavro hands ``timestamp-millis`` back as a datetime; integer division by a millisecond is exact, where
-    ``datetime.timestamp()`` would go through a float.
+    Envelope v1 wrote every timestamp as ``timestamp-millis``, and fastavro (like Apache avro) cannot turn one
+    outside years 1-9999 into a datetime: such an object raises ``OverflowError`` on read. So the writer schema in
+    the header is swapped for the same schema without the timestamp's logical type (blocks do not depend on the
+    header), and fastavro hands back the stored long. Envelope v2 keeps those timestamps in ``timestamp_raw``
+    (docs/schema.md); either way the record comes back with one int ``timestamp`` and no ``timestamp_raw``.
     """
-    for record in read_records(body):
-        timestamp = record["timestamp"]
-        if isinstance(timestamp, datetime):
-            record["timestamp"] = (timestamp - _EPOCH) // _MILLISECOND
+    metadata, sync, start = read_header(body)
+    header = write_container(tuple(_plain_timestamp(name, value) for name, value in metadata), sync, ())
+    for record in read_records(header + body[start:]):
+        raw = record.pop("timestamp_raw", None)
+        if raw is not None:
+            record["timestamp"] = raw
         yield record
+
+
+def _plain_timestamp(name: str, value: bytes) -> tuple[str, bytes]:
+    return (name, _plain_timestamp_schema(value)) if name == SCHEMA_KEY else (name, value)
+
+
+@functools.cache
+def _plain_timestamp_schema(writer_schema: bytes) -> bytes:
+    schema = json.loads(writer_schema)
+    for item in schema.get("fields", ()):
+        if item.get("name") == "timestamp":
+            item["type"] = _without_logical_type(item["type"])
+    return json.dumps(schema).encode("utf-8")
+
+
+def _without_logical_type(schema: Any) -> Any:
+    if isinstance(schema, list):
+        return [_without_logical_type(branch) for branch in schema]
+    if isinstance(schema, dict) and "logicalType" in schema:
+        return schema["type"]
+    return schema
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from typing import Any, cast
 import fastavro
 
 # The Lambda's own varint writer, re-exported as the block-level encoder of this module.
-from archiver.encoding import SYNC_SIZE
+from archiver.encoding import SYNC_SIZE, decode_long
 from archiver.encoding import encode_long as encode_long
 
 MAGIC = b"Obj\x01"
@@ -148,19 +148,11 @@ class _Reader:
         return chunk
 
     def long(self) -> int:
-        shift = 0
-        result = 0
-        while True:
-            if self.position >= len(self._data):
-                raise AvroContainerError("truncated container inside a varint")
-            byte = self._data[self.position]
-            self.position += 1
-            result |= (byte & 0x7F) << shift
-            if not byte & 0x80:
-                return (result >> 1) ^ -(result & 1)
-            shift += 7
-            if shift > 63:
-                raise AvroContainerError("varint longer than 10 bytes")
+        try:
+            value, self.position = decode_long(self._data, self.position)
+        except ValueError as error:
+            raise AvroContainerError(f"container {error}") from error
+        return value
 
     def bytes_(self) -> bytes:
         size = self.long()

@@ -453,6 +453,8 @@ class Compactor:
             reason = "inputs differ in schema, codec or header metadata"
         elif self._config.codec is not None and self._config.codec != head.codec:
             reason = f"codec change {head.codec} -> {self._config.codec}"
+        elif _is_envelope_v1(head.schema):
+            reason = "envelope schema v1 -> v2 (timestamps outside years 1-9999 become readable, docs/schema.md)"
         elif any(a.last_offset >= b.first_offset for a, b in itertools.pairwise(inputs)):
             reason = "offset ranges interleave, so concatenated blocks would be out of order"
         if reason is None:
@@ -611,3 +613,9 @@ def _is_envelope(schema: bytes) -> bool:
 
 
 _ENVELOPE_NAME = "{namespace}.{name}".format(**load_envelope_schema())
+
+
+def _is_envelope_v1(schema: bytes) -> bool:
+    """A raw envelope object written before ``timestamp_raw`` existed; copying its blocks would keep timestamps
+    that timestamp-millis readers cannot read, so it is re-encoded instead."""
+    return _is_envelope(schema) and all(item.get("name") != "timestamp_raw" for item in json.loads(schema)["fields"])

@@ -63,6 +63,7 @@ def test_one_avro_table_per_typed_topic_with_hourly_projection() -> None:
         "partition": "int",
         "offset": "bigint",
         "timestamp": "bigint",
+        "timestamp_raw": "bigint",  # envelope v2 (docs/schema.md): timestamps outside years 1-9999
         "timestamp_type": "string",
         "key": "binary",
         "value": "struct<order_id:bigint,country:string,amount:double,note:string,status:string,"

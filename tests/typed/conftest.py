@@ -20,6 +20,7 @@ import threading
 import uuid
 import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -125,17 +126,26 @@ def _handler(registry: Registry) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-@pytest.fixture
-def registry() -> Iterator[Registry]:
+@contextmanager
+def running_registry() -> Iterator[Registry]:
+    """A registry served on 127.0.0.1 for the duration of the ``with`` block (the fuzz suite uses one too)."""
     state = Registry()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))  # port 0: the OS picks a free port
     state.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.fixture
+def registry() -> Iterator[Registry]:
+    with running_registry() as state:
+        yield state
 
 
 # ----------------------------------------------------------------------------------------- building values

@@ -72,7 +72,7 @@ def test_non_conforming_json_goes_to_the_dead_letter_queue_with_the_reason(aws: 
     assert letters[5]["reason"] == "undecodable-value"
     assert letters[5]["errorClass"] == "ValueDecodeError"
     # The dead letter carries the value exactly as delivered, ready to replay once the schema is fixed.
-    assert base64.b64decode(letters[3]["value"]) == json_bytes(unknown_field)
+    assert base64.b64decode(letters[3]["record"]["value"]) == json_bytes(unknown_field)
     (key,) = summary.keys_written
     assert [r["value"] for r in aws.read(key)[1]] == [order(6)]
 

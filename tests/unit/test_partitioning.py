@@ -10,12 +10,20 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from archiver.errors import RecordPartitionError
 from archiver.keys import archive_key
-from archiver.partitioning import MAX_SEGMENT_LENGTH, NULL_PARTITION, build_partitioner, encode_segment
-from archiver.settings import Settings
+from archiver.partitioning import (
+    MAX_FIELD_NESTING,
+    MAX_SEGMENT_LENGTH,
+    NULL_PARTITION,
+    build_partitioner,
+    encode_segment,
+    field_text,
+    null_time_path,
+)
+from archiver.settings import MAX_TIME_PATTERN_LENGTH, Settings
 
 SAFE_SEGMENT = re.compile(r"^[A-Za-z0-9_.%~-]+$")
+SAFE_PATH = re.compile(r"^[A-Za-z0-9_=-]+(/[A-Za-z0-9_=-]+)*$")
 
 
 def settings(**overrides: Any) -> Settings:
@@ -50,9 +58,31 @@ def test_time_partitioner_handles_records_without_a_timestamp() -> None:
     )
 
 
-def test_timestamps_outside_the_calendar_are_record_errors() -> None:
-    with pytest.raises(RecordPartitionError, match="outside the calendar"):
-        build_partitioner(settings(partitioner="time"))(envelope(timestamp=2**62))
+@pytest.mark.parametrize(
+    "timestamp",
+    [2**62, 1_714_567_890_123_456, -(2**63) + 1, 253_402_300_800_000, -62_135_596_800_001],
+    ids=["2^62", "microseconds", "int64-min", "year-10000", "year-0"],
+)
+def test_timestamps_outside_the_calendar_go_to_the_null_partition(timestamp: int) -> None:
+    # The time partitioner used to dead-letter these records while the other partitioners archived them; now every
+    # partitioner archives them (envelope v2 keeps the exact value in timestamp_raw), this one in the NULL partition.
+    path = build_partitioner(settings(partitioner="time"))(envelope(timestamp=timestamp))
+    null = NULL_PARTITION
+    assert path == f"orders/year={null}/month={null}/day={null}/hour={null}"
+
+
+def test_a_timestamp_at_the_end_of_the_calendar_in_utc_can_be_outside_it_in_the_zone() -> None:
+    # 9999-12-31T23:59Z is already year 10000 in Berlin: the NULL partition, not an error.
+    path = build_partitioner(settings(partitioner="time", timezone="Europe/Berlin", time_pattern="dt=%Y%m%d/%H"))
+    assert path(envelope(timestamp=253_402_300_799_999)) == f"orders/dt={NULL_PARTITION}/{NULL_PARTITION}"
+    assert path(envelope(timestamp=253_402_293_600_000)) == "orders/dt=99991231/23"  # 22:00Z is 23:00 there
+
+
+@pytest.mark.parametrize("pattern", ["%Y/%m/%d/%H/%M", "year=%Y/month=%m/day=%d/hour=%H", "%Y" + "-%m" * 21])
+def test_the_null_time_path_is_never_longer_than_a_dated_one(pattern: str) -> None:
+    path = null_time_path(pattern)
+    assert len(path) <= 2 * MAX_TIME_PATTERN_LENGTH
+    assert SAFE_PATH.match(path), path
 
 
 def test_field_partitioner_reads_a_top_level_json_field() -> None:
@@ -71,6 +101,40 @@ def test_field_partitioner_reads_a_top_level_json_field() -> None:
 def test_records_without_a_usable_field_go_to_the_null_partition(value: bytes | None) -> None:
     path = build_partitioner(settings(partitioner="field", partition_field="country"))
     assert path(envelope(value)) == f"orders/country={NULL_PARTITION}"
+
+
+def test_json_nested_deeper_than_the_limit_goes_to_the_null_partition_without_parsing() -> None:
+    # 10 KB of "[": json.loads raised RecursionError and the whole batch failed, so the partition stalled.
+    path = build_partitioner(settings(partitioner="field", partition_field="country"))
+    for value in (b"[" * 10_000, b"[" * 10_000 + b"]" * 10_000, b'{"country": "DE", "x": ' + b"[" * 5_000):
+        assert path(envelope(value)) == f"orders/country={NULL_PARTITION}"
+
+
+def test_json_within_the_nesting_limit_is_read_whatever_its_brackets_in_strings() -> None:
+    deep = b'{"country": "DE", "x": ' + b"[" * (MAX_FIELD_NESTING - 1) + b"]" * (MAX_FIELD_NESTING - 1) + b"}"
+    assert field_text(deep, "country") == "DE"
+    brackets_in_text = json.dumps({"country": "[" * 100_000, "y": "{" * 10}).encode()
+    assert field_text(brackets_in_text, "country") == "[" * 100_000
+    too_deep = b'{"country": "DE", "x": ' + b"[" * MAX_FIELD_NESTING + b"]" * MAX_FIELD_NESTING + b"}"
+    assert field_text(too_deep, "country") == ""
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        b'{"country": ' + b"9" * 5_000 + b"}",  # more digits than Python reads: ValueError, not a crash
+        b'{"country": 1e999}',
+        '{"country": "\u00b2\ud800"}'.encode("utf-8", "surrogatepass"),
+        b'{"country": "' + b"\xc3\xa9" * 1_000_000 + b'"}',
+        '{"country": "DE"}'.encode("utf-16"),
+    ],
+    ids=["many-digits", "inf", "surrogate", "2MB-unicode", "utf-16"],
+)
+def test_hostile_json_field_values_give_a_safe_bounded_segment(value: bytes) -> None:
+    path = build_partitioner(settings(partitioner="field", partition_field="country"))(envelope(value))
+    segment = path.removeprefix("orders/country=")
+    assert SAFE_SEGMENT.match(segment)
+    assert len(segment) <= MAX_SEGMENT_LENGTH
 
 
 @pytest.mark.parametrize(

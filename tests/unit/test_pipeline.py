@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 from typing import Any
@@ -109,7 +108,7 @@ def test_bad_records_go_to_the_dead_letter_queue_and_the_rest_is_archived(aws: F
     assert len(letters) == 2
     first = next(body for body in letters if body["offset"] == 2)
     assert first | {"errorMessage": "..."} == {
-        "version": 1,
+        "version": 2,
         "id": "orders+0+00000000000000000002",
         "reason": "undecodable-record",
         "errorClass": "RecordDecodeError",
@@ -117,21 +116,18 @@ def test_bad_records_go_to_the_dead_letter_queue_and_the_rest_is_archived(aws: F
         "topic": "orders",
         "partition": 0,
         "offset": 2,
-        "timestamp": bad_value["timestamp"],
-        "timestampType": "CREATE_TIME",
-        "key": bad_value["key"],
-        "value": "not base64!",
-        "headers": [{"key": "h", "value": base64.b64encode(b"\x01").decode()}],
+        "record": bad_value,  # exactly as delivered: base64 key, the invalid value, headers as byte lists
         "eventSource": "aws:kafka",
         "eventSourceArn": event["eventSourceArn"],
         "bootstrapServers": event["bootstrapServers"],
         "recordsKey": "orders-0",
     }
+    assert first["record"]["headers"] == [{"h": [1]}]
     assert "'value' is not valid base64" in first["errorMessage"]
     second = next(body for body in letters if body["offset"] is None)
     assert second["id"].startswith("orders+0+sha256-")
     assert "'offset'" in second["errorMessage"]
-    assert second["value"] == no_offset["value"]
+    assert second["record"] == no_offset
 
 
 def test_an_oversized_dead_letter_is_stored_in_s3_and_the_message_points_to_it(aws: FakeAws) -> None:
@@ -143,11 +139,12 @@ def test_an_oversized_dead_letter_is_stored_in_s3_and_the_message_points_to_it(a
     assert aws.keys("dead-letter/orders/partition=0/orders") == [payload_key]
     (message,) = aws.dead_letters()
     assert message["payloadLocation"] == {"bucket": BUCKET, "key": payload_key, "bytes": len(aws.body(payload_key))}
-    assert "value" not in message
+    assert "record" not in message
     assert (message["offset"], message["reason"]) == (9, "undecodable-record")
     stored = json.loads(aws.body(payload_key))
-    assert stored["value"] == "!" * 300_000
-    assert stored["id"] == message["id"]
+    assert stored["record"] == huge
+    pointer = {name: value for name, value in message.items() if name != "payloadLocation"}
+    assert stored == pointer | {"record": huge}  # the message is the stored body less the record
 
 
 def test_many_dead_letters_are_sent_in_batches_within_sqs_limits(aws: FakeAws) -> None:

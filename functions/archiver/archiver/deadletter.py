@@ -1,39 +1,47 @@
-"""Records that cannot be archived -> the SQS dead-letter queue, with everything needed to replay them.
+"""Records that cannot be archived -> the SQS dead-letter queue, with the record exactly as it was delivered.
 
 Message body (JSON, ASCII only; documented in README.md and docs/dead-letter.md)::
 
-    {"version": 1, "id": ..., "reason": ..., "errorClass": ..., "errorMessage": ...,
-     "topic": ..., "partition": ..., "offset": ..., "timestamp": ..., "timestampType": ...,
-     "key": <base64 | null>, "value": <base64 | null>, "headers": [{"key": ..., "value": <base64 | null>}],
+    {"version": 2, "id": ..., "reason": ..., "errorClass": ..., "errorMessage": ...,
+     "topic": ..., "partition": ..., "offset": ...,
+     "record": <the event's record, exactly as delivered>,
      "eventSource": ..., "eventSourceArn": ..., "bootstrapServers": ..., "recordsKey": "<topic>-<partition>"}
 
+``record`` is the record as the event carried it -- every field, valid or not, in AWS's own shape (base64 key and
+value, headers as lists of byte values) -- so a consumer can replay it with the rules that read events, and nothing
+here ever builds bytes out of what arrived. ``topic``, ``partition`` and ``offset`` are its coordinates for routing
+and de-duplication: the record's own where they are valid, else from its ``<topic>-<partition>`` map key.
+
 A body larger than SQS accepts is written to ``s3://<bucket>/dead-letter/...`` (a deterministic key, so a retried
-batch rewrites the same object) and the message carries ``payloadLocation`` instead of key, value and headers.
+batch rewrites the same object) and the message carries ``payloadLocation`` instead of ``record``.
 Any SQS or S3 failure after retries raises ``DeadLetterError``: the batch is retried, nothing is lost.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-from base64 import b64encode
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from archiver.decoding import DecodedBatch, RecordFailure
+from archiver.decoding import MAX_OFFSET, MAX_PARTITION, DecodedBatch, RecordFailure
 from archiver.errors import DeadLetterError
+from archiver.jsontext import SPACED, dump_json
 from archiver.keys import dead_letter_key, dead_letter_ledger_key, offset_label
 from archiver.partitioning import encode_topic
 
-MESSAGE_VERSION = 1
+MESSAGE_VERSION = 2
 LEDGER_VERSION = 1
 MAX_MESSAGE_BYTES = 256 * 1024  # SQS's classic limit per message and per SendMessageBatch request
 MAX_BATCH_ENTRIES = 10  # SendMessageBatch's limit
 MAX_SEND_ATTEMPTS = 4  # our retries of entries SQS failed on its side, on top of the SDK's request retries
-PAYLOAD_FIELDS = ("key", "value", "headers")
+PAYLOAD_FIELD = "record"
+MAX_ERROR_MESSAGE = 2_000  # characters; the record itself is in the body, the message only has to name the problem
+# What a pointer to a spilled body keeps when the event's own fields (topic names, ARNs) would make it too long.
+_BOUNDED_FIELDS = ("version", "id", "reason", "errorClass", "errorMessage", "partition", "offset")
+_MAX_PARTITION_DIGITS = len(str(MAX_PARTITION))
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,74 +55,81 @@ class DeadLetter:
 
 
 def dead_letters_for(batch: DecodedBatch, failures: Sequence[RecordFailure]) -> list[DeadLetter]:
-    """Build the dead-letter message of every failure, keeping each record's payload as it arrived."""
-    return [_dead_letter(batch, failure) for failure in failures]
+    """Build the dead-letter message of every failure, keeping each record exactly as it arrived.
+
+    Two different records with the same coordinates in one batch (the fuzz suite delivers such batches) would get
+    the same id, and so the same spill key in S3, where the second would overwrite the first. The second and later
+    get ``+<hash of the record>`` appended to the id instead; the same batch again gives the same ids.
+    """
+    letters: list[DeadLetter] = []
+    first: dict[str, RecordFailure] = {}  # id -> the failure that got it first
+    for failure in failures:
+        letter = _dead_letter(batch, failure)
+        earlier = first.setdefault(letter.record_id, failure)
+        if earlier is not failure and (text := _record_text(failure)) != _record_text(earlier):
+            record_id = f"{letter.record_id}+{hashlib.sha256(text.encode('ascii')).hexdigest()[:16]}"
+            letter = replace(letter, record_id=record_id, body={**letter.body, "id": record_id})
+        letters.append(letter)
+    return letters
+
+
+def _record_text(failure: RecordFailure) -> str:
+    return dump_json([failure.records_key, failure.raw], sort_keys=True, separators=SPACED)
 
 
 def _dead_letter(batch: DecodedBatch, failure: RecordFailure) -> DeadLetter:
     raw = failure.raw if isinstance(failure.raw, dict) else {}
     topic, partition = _coordinates(raw, failure.records_key)
-    offset = raw.get("offset") if type(raw.get("offset")) is int else None
+    offset = raw.get("offset")
+    offset = offset if type(offset) is int and 0 <= offset <= MAX_OFFSET else None
     record_id = _record_id(topic, partition, offset, failure.raw)
     body = {
         "version": MESSAGE_VERSION,
         "id": record_id,
         "reason": failure.error.reason,
         "errorClass": type(failure.error).__name__,
-        "errorMessage": str(failure.error),
+        "errorMessage": str(failure.error)[:MAX_ERROR_MESSAGE],
         "topic": topic,
         "partition": partition,
         "offset": offset,
-        "timestamp": raw.get("timestamp"),
-        "timestampType": raw.get("timestampType"),
-        "key": raw.get("key"),
-        "value": raw.get("value"),
-        "headers": _headers_base64(raw.get("headers")),
+        PAYLOAD_FIELD: failure.raw,
         "eventSource": batch.event_source,
         "eventSourceArn": batch.event_source_arn,
         "bootstrapServers": batch.bootstrap_servers,
         "recordsKey": failure.records_key,
     }
-    if not isinstance(failure.raw, dict):
-        body["record"] = failure.raw  # not even an object: keep whatever it was
     return DeadLetter(record_id=record_id, topic=topic, partition=partition, body=body)
 
 
 def _coordinates(raw: dict[str, Any], records_key: str) -> tuple[str, int | None]:
-    """Topic and partition from the record if it has them, else from its "<topic>-<partition>" map key."""
+    """Topic and partition from the record where valid, else from its "<topic>-<partition>" map key."""
     key_topic, _, key_partition = records_key.rpartition("-")
-    topic = raw.get("topic") if isinstance(raw.get("topic"), str) and raw.get("topic") else key_topic or records_key
+    topic = raw.get("topic")
+    if not isinstance(topic, str) or not topic:
+        topic = key_topic or records_key
     partition = raw.get("partition")
-    if type(partition) is not int:
-        partition = int(key_partition) if key_partition.isdigit() else None
-    return str(topic), partition
+    if type(partition) is not int or not 0 <= partition <= MAX_PARTITION:
+        partition = _partition_number(key_partition)
+    return topic, partition
+
+
+def _partition_number(text: str) -> int | None:
+    """The partition a map key names, or None. ``str.isdigit`` alone also accepts "²" and other digits int() won't
+    read, and a 5,000-digit number int() refuses to convert."""
+    if not (text.isascii() and text.isdigit() and len(text) <= _MAX_PARTITION_DIGITS):
+        return None
+    number = int(text)
+    return number if number <= MAX_PARTITION else None
 
 
 def _record_id(topic: str, partition: int | None, offset: int | None, raw: object) -> str:
     """``<topic>+<partition>+<offset>``; a record without a usable offset is named by a hash of its content."""
     if offset is not None and partition is not None:
         return f"{encode_topic(topic)}+{partition}+{offset_label(offset)}"
-    digest = hashlib.sha256(json.dumps(raw, sort_keys=True, default=repr).encode()).hexdigest()[:32]
+    # The text json.dumps(raw, sort_keys=True) gives, as in message version 1, so ids stay the same across versions.
+    content = dump_json(raw, sort_keys=True, separators=SPACED).encode("ascii")
+    digest = hashlib.sha256(content).hexdigest()[:32]
     return f"{encode_topic(topic)}+{partition if partition is not None else 'unknown'}+sha256-{digest}"
-
-
-def _headers_base64(headers: object) -> object:
-    """Headers as ``[{"key", "value": base64}]`` when well-formed; otherwise exactly as delivered."""
-    if headers is None:
-        return []
-    if not isinstance(headers, list):
-        return headers
-    converted = []
-    for entry in headers:
-        if not isinstance(entry, dict) or len(entry) != 1:
-            return headers
-        ((name, value),) = entry.items()
-        try:
-            data = None if value is None else b64encode(bytes(value)).decode("ascii")
-        except (TypeError, ValueError):
-            return headers
-        converted.append({"key": name, "value": data})
-    return converted
 
 
 class DeadLetterQueue:
@@ -174,9 +189,12 @@ class DeadLetterQueue:
                 f"could not store dead-letter payload at s3://{self._bucket}/{key}: {error}"
             ) from error
         spilled.append(key)
-        pointer = {name: value for name, value in letter.body.items() if name not in PAYLOAD_FIELDS}
-        pointer["payloadLocation"] = {"bucket": self._bucket, "key": key, "bytes": len(body)}
-        return _json(pointer)
+        location = {"bucket": self._bucket, "key": key, "bytes": len(body)}
+        pointer = _json({**{n: v for n, v in letter.body.items() if n != PAYLOAD_FIELD}, "payloadLocation": location})
+        if len(pointer) <= MAX_MESSAGE_BYTES:
+            return pointer
+        # The event's own fields (a topic or map key megabytes long) are in the stored body; these are bounded.
+        return _json({**{n: letter.body[n] for n in _BOUNDED_FIELDS}, "payloadLocation": location})
 
     def _send_chunk(self, bodies: list[str]) -> None:
         pending = {f"m{index}": body for index, body in enumerate(bodies)}
@@ -199,7 +217,7 @@ class DeadLetterQueue:
 
 def _json(document: dict[str, Any]) -> str:
     # ASCII-only JSON is always within SQS's allowed characters, whatever bytes the record held.
-    return json.dumps(document, ensure_ascii=True, separators=(",", ":"), default=repr)
+    return dump_json(document)
 
 
 def _chunks(bodies: list[str]) -> Iterator[list[str]]:

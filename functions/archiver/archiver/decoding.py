@@ -13,6 +13,7 @@ every field (measured in bench/, see docs/benchmarks.md). Its field names and se
 from __future__ import annotations
 
 import binascii
+import reprlib
 from base64 import b64decode, b64encode
 from binascii import a2b_base64
 from dataclasses import dataclass, field
@@ -68,10 +69,12 @@ def decode_event(event: object) -> DecodedBatch:
         raise EventError(f"expected a Kafka event object, got {type(event).__name__}")
     source = event.get("eventSource")
     if source not in EVENT_SOURCES:
-        raise EventError(f"eventSource must be one of {', '.join(EVENT_SOURCES)}; got {source!r}")
+        raise EventError(f"eventSource must be one of {', '.join(EVENT_SOURCES)}; got {_short(source)}")
     records_by_partition = event.get("records")
     if not isinstance(records_by_partition, dict):
-        raise EventError(f"'records' must be an object of '<topic>-<partition>' to lists, got {records_by_partition!r}")
+        raise EventError(
+            f"'records' must be an object of '<topic>-<partition>' to lists, got {_short(records_by_partition)}"
+        )
     if source == MSK_SOURCE and not isinstance(event.get("eventSourceArn"), str):
         raise EventError("an aws:kafka event must carry its MSK cluster ARN in 'eventSourceArn'")
 
@@ -81,8 +84,12 @@ def decode_event(event: object) -> DecodedBatch:
         bootstrap_servers=event.get("bootstrapServers"),
     )
     for records_key, raw_records in records_by_partition.items():
+        if type(records_key) is not str:  # JSON object keys always are; anything else was not an event at all
+            raise EventError(f"'records' keys must be '<topic>-<partition>' strings, got {type(records_key).__name__}")
         if not isinstance(raw_records, list):
-            raise EventError(f"records[{records_key!r}] must be a list of records, got {type(raw_records).__name__}")
+            raise EventError(
+                f"records[{_short(records_key)}] must be a list of records, got {type(raw_records).__name__}"
+            )
         for raw in raw_records:
             try:
                 envelope = decode_record(raw)
@@ -159,7 +166,18 @@ def _header_common(entry: object) -> Envelope:
     ((name, value),) = entry.items()
     if type(name) is not str or not name.isascii() or type(value) is not list:
         raise TypeError
-    return {"key": name, "value": bytes(value)}  # ValueError or TypeError unless every item is an int 0-255
+    data = bytes(value)  # ValueError or TypeError unless every item is an int 0-255 (or a bool, see below)
+    if (0 in data or 1 in data) and _has_bool(value):
+        raise TypeError
+    return {"key": name, "value": data}
+
+
+def _has_bool(items: list[Any]) -> bool:
+    """``bytes()`` takes JSON's true and false for 1 and 0; the record did not deliver those bytes.
+
+    Only a value holding a 0 or 1 byte can contain one, so text headers (trace ids, content types) skip this walk.
+    """
+    return bool in map(type, items)
 
 
 def _decode_checked(raw: object) -> Envelope:
@@ -182,7 +200,7 @@ def _text(raw: dict[str, Any], name: str, *, required: bool) -> str:
     if value is None and not required:
         return ""
     if not isinstance(value, str) or (required and not value):
-        raise RecordDecodeError(f"'{name}' must be a non-empty string, got {value!r}")
+        raise RecordDecodeError(f"'{name}' must be a non-empty string, got {_short(value)}")
     _check_utf8(value, name)
     return value
 
@@ -191,7 +209,7 @@ def _integer(raw: dict[str, Any], name: str, maximum: int) -> int:
     value = raw.get(name)
     # bool is an int subclass; a JSON true is never a valid partition or offset.
     if type(value) is not int or not 0 <= value <= maximum:
-        raise RecordDecodeError(f"'{name}' must be an integer from 0 to {maximum}, got {value!r}")
+        raise RecordDecodeError(f"'{name}' must be an integer from 0 to {maximum}, got {_short(value)}")
     return value
 
 
@@ -199,7 +217,7 @@ def _timestamp(raw: dict[str, Any]) -> int:
     value = raw.get("timestamp")
     # -1 is what Kafka reports for NO_TIMESTAMP_TYPE; anything outside int64 cannot be stored.
     if type(value) is not int or not -MAX_OFFSET <= value <= MAX_OFFSET:
-        raise RecordDecodeError(f"'timestamp' must be integer milliseconds since the epoch, got {value!r}")
+        raise RecordDecodeError(f"'timestamp' must be integer milliseconds since the epoch, got {_short(value)}")
     return value
 
 
@@ -224,8 +242,12 @@ def _headers(raw_headers: object) -> list[Envelope]:
     headers = []
     for position, entry in enumerate(raw_headers):
         if not isinstance(entry, dict) or len(entry) != 1:
-            raise RecordDecodeError(f"headers[{position}] must be an object with exactly one entry, got {entry!r}")
+            raise RecordDecodeError(
+                f"headers[{position}] must be an object with exactly one entry, got {_short(entry)}"
+            )
         ((name, value),) = entry.items()
+        if not isinstance(name, str):
+            raise RecordDecodeError(f"headers[{position}] name must be a string, got {type(name).__name__}")
         _check_utf8(name, f"headers[{position}] name")
         headers.append({"key": name, "value": _header_value(value, position)})
     return headers
@@ -236,9 +258,13 @@ def _header_value(value: object, position: int) -> bytes | None:
         return None
     if isinstance(value, list):
         try:
-            return bytes(value)
+            data = bytes(value)
         except (TypeError, ValueError) as error:
             raise RecordDecodeError(f"headers[{position}] value must be a list of byte values 0-255") from error
+        if _has_bool(value):
+            raise RecordDecodeError(f"headers[{position}] value must be a list of byte values 0-255, not booleans")
+        return data
+    # Never bytes(value) on anything else: bytes(3) is three invented zero bytes, bytes(2**31) allocates 2 GiB.
     raise RecordDecodeError(f"headers[{position}] value must be a list of byte values, got {type(value).__name__}")
 
 
@@ -250,6 +276,18 @@ def _check_utf8(text: str, name: str) -> None:
         text.encode("utf-8")
     except UnicodeEncodeError as error:
         raise RecordDecodeError(f"'{name}' is not valid Unicode text") from error
+
+
+# Error messages quote what arrived, cut short: a record field may be megabytes long or nested thousands deep.
+_QUOTE = reprlib.Repr(maxlevel=2, maxstring=80, maxlong=80, maxother=80, maxlist=6, maxdict=6)
+
+
+def _short(value: object) -> str:
+    """A bounded ``repr`` of a delivered value, for error messages."""
+    try:
+        return _QUOTE.repr(value)
+    except (ValueError, RecursionError):  # an int with more digits than Python prints, or a pathological nesting
+        return f"<{type(value).__name__}>"
 
 
 def to_event_record(envelope: Envelope) -> dict[str, Any]:

@@ -34,6 +34,11 @@ else:
     from backports import zstd
 
 SCHEMA_RESOURCE = "envelope.avsc"
+# The instants Avro's timestamp-millis readers can represent: years 1 to 9999 UTC (Python's datetime range, which
+# fastavro and Apache avro both convert to by default). Envelope schema v2 writes a delivered timestamp outside it to
+# ``timestamp_raw`` and leaves ``timestamp`` null, so every reader can read every record (docs/schema.md).
+TIMESTAMP_MILLIS_MIN = -62_135_596_800_000  # 0001-01-01T00:00:00.000Z
+TIMESTAMP_MILLIS_MAX = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 # Bytes per Avro block before compression. Larger blocks compress better, up to a point: with 1 KB JSON values,
 # zstandard stores 0.241 of the payload with 64 KiB blocks, 0.235 with 256 KiB, 0.234 with 1 MiB and 4 MiB, at the
 # same speed (docs/benchmarks.md). A batch is at most 6 MB, so 1 MiB takes all of the gain while bounding the
@@ -70,7 +75,20 @@ def encode_records(records: Sequence[Envelope], *, codec: str, key: str) -> byte
 
 def fastavro_encode_records(records: Sequence[Envelope], *, codec: str, key: str) -> bytes:
     """The same file written by the general ``fastavro.writer``: the reference the specialised writer must match."""
-    return encode_with_schema(ENVELOPE_SCHEMA, records, codec=codec, key=key)
+    return encode_with_schema(
+        ENVELOPE_SCHEMA, (with_timestamp_fields(record) for record in records), codec=codec, key=key
+    )
+
+
+def with_timestamp_fields(envelope: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``envelope`` (whose ``timestamp`` is the delivered int) as the v2 schema's ``timestamp`` + ``timestamp_raw``.
+
+    An in-range record is returned as it is: fastavro writes the absent ``timestamp_raw`` as its default, null.
+    """
+    timestamp = envelope["timestamp"]
+    if TIMESTAMP_MILLIS_MIN <= timestamp <= TIMESTAMP_MILLIS_MAX:
+        return envelope
+    return {**envelope, "timestamp": None, "timestamp_raw": timestamp}
 
 
 def encode_with_schema(schema: Any, records: Iterable[Mapping[str, Any]], *, codec: str, key: str) -> bytes:
@@ -152,11 +170,16 @@ def _blocks(records: Sequence[Envelope]) -> Iterator[tuple[int, bytes]]:
     for record in records:
         topic, timestamp_type = record["topic"], record["timestamp_type"]
         key, value, headers = record["key"], record["value"], record["headers"]
+        timestamp = record["timestamp"]
+        # timestamp: ["null", timestamp-millis], then timestamp_raw: ["null", "long"]; one of the two is null.
+        before, after = _IN_RANGE if TIMESTAMP_MILLIS_MIN <= timestamp <= TIMESTAMP_MILLIS_MAX else _OUT_OF_RANGE
         parts = [
             texts.get(topic) or _text(texts, topic),
             long(record["partition"]),
             long(record["offset"]),
-            long(record["timestamp"]),
+            before,
+            long(timestamp),
+            after,
             texts.get(timestamp_type) or _text(texts, timestamp_type),
         ]
         if key is None:
@@ -187,6 +210,12 @@ def _blocks(records: Sequence[Envelope]) -> Iterator[tuple[int, bytes]]:
         yield len(pending), b"".join(pending)
 
 
+# The union bytes around a timestamp: (before, after) it. In range: timestamp is branch 1, timestamp_raw null (0).
+# Outside: timestamp null (0), timestamp_raw branch 1, holding the value.
+_IN_RANGE = (b"\x02", b"\x00")
+_OUT_OF_RANGE = (b"\x00\x02", b"")
+
+
 def _text(texts: dict[str, bytes], text: str) -> bytes:
     """An Avro string (length + UTF-8), remembered in ``texts``."""
     raw = text.encode("utf-8")
@@ -203,6 +232,23 @@ def encode_long(n: int) -> bytes:
         z >>= 7
     out.append(z)
     return bytes(out)
+
+
+def decode_long(data: bytes | memoryview, position: int) -> tuple[int, int]:
+    """The Avro long at ``data[position:]`` and the position after it; ``ValueError`` if it is cut off or longer
+    than the 10 bytes a 64-bit number takes."""
+    result = shift = 0
+    while True:
+        if position >= len(data):
+            raise ValueError("truncated inside a varint")
+        byte = data[position]
+        position += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return (result >> 1) ^ -(result & 1), position
+        shift += 7
+        if shift > 63:
+            raise ValueError("varint longer than 10 bytes")
 
 
 @cache

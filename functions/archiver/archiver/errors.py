@@ -42,12 +42,6 @@ class RecordDecodeError(RecordError):
     reason = "undecodable-record"
 
 
-class RecordPartitionError(RecordError):
-    """The partitioner cannot place a record (e.g. a timestamp outside the calendar)."""
-
-    reason = "unpartitionable-record"
-
-
 class ValueDecodeError(RecordError):
     """A typed topic's value does not decode: bad wire-format header, corrupt Avro body or invalid JSON."""
 
@@ -58,6 +52,12 @@ class ValueSchemaError(RecordError):
     """A JSON value does not conform to its topic's Avro schema."""
 
     reason = "non-conforming-value"
+
+
+class SchemaLookupLimitError(RecordError):
+    """A value names a schema id the batch had no registry lookups left for (values/registry_avro.py)."""
+
+    reason = "schema-lookup-limit"
 
 
 class UnknownSchemaError(RecordError):

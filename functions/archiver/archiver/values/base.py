@@ -15,7 +15,7 @@ from typing import Any
 import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
-from archiver.encoding import encode_with_schema
+from archiver.encoding import encode_with_schema, with_timestamp_fields
 from archiver.values.archive_schema import typed_archive_schema
 
 AvroSchema = dict[str, Any] | list[Any] | str
@@ -61,7 +61,7 @@ class ValueSchema:
 def _archive_record(envelope: Mapping[str, Any]) -> dict[str, Any]:
     schema = envelope[VALUE_SCHEMA]
     return {
-        **envelope,
+        **with_timestamp_fields(envelope),  # the envelope's v2 timestamp policy, the same in typed archives
         "value": envelope[TYPED_VALUE],
         "value_schema_id": None if schema is None else schema.schema_id,
     }
@@ -75,6 +75,10 @@ TOMBSTONES = ValueSchema(schema_id=None, fingerprint=schema_fingerprint("null"),
 class ValueDecoder(ABC):
     """Decodes the values of one topic. Implementations raise ``RecordError`` subclasses for bad values and
     ``InfrastructureError`` subclasses when a registry cannot answer."""
+
+    def start_batch(self) -> None:
+        """Called before the values of each batch; decoders with per-batch limits reset them here."""
+        return  # most decoders have none
 
     @abstractmethod
     def decode(self, value: bytes, schema_metadata: Mapping[str, Any] | None) -> tuple[TypedValue, ValueSchema]:

@@ -21,10 +21,14 @@ class ConfluentAvroDecoder(RegistryAvroDecoder[ConfluentRegistryClient]):
             )
         return str(int.from_bytes(value[1:HEADER_SIZE], "big")), value[HEADER_SIZE:]
 
-    def normalise_id(self, schema_id: object) -> str:
+    def normalise_id(self, schema_id: str | int) -> str:
         text = str(schema_id).strip()
-        if not text.isdigit() or int(text) > MAX_SCHEMA_ID:
-            raise ValueDecodeError(f"valueSchemaMetadata.schemaId {schema_id!r} is not a Confluent schema id")
+        # ASCII digits only: str.isdigit() also accepts "²", which int() refuses, and int() refuses 5,000 digits.
+        if (
+            not (text.isascii() and text.isdigit() and len(text) <= len(str(MAX_SCHEMA_ID)))
+            or int(text) > MAX_SCHEMA_ID
+        ):
+            raise ValueDecodeError(f"valueSchemaMetadata.schemaId {text[:40]!r} is not a Confluent schema id")
         return str(int(text))
 
     def strip_header(self, value: bytes, schema_id: str) -> bytes:

@@ -37,12 +37,12 @@ class GlueAvroDecoder(RegistryAvroDecoder[GlueRegistryClient]):
             return schema_id, _inflate(body)
         raise ValueDecodeError(f"unknown Glue Schema Registry compression byte {compression} (0 none, 5 zlib)")
 
-    def normalise_id(self, schema_id: object) -> str:
+    def normalise_id(self, schema_id: str | int) -> str:
         try:
             return str(uuid.UUID(str(schema_id)))
         except ValueError as error:
             raise ValueDecodeError(
-                f"valueSchemaMetadata.schemaId {schema_id!r} is not a Glue schema version id"
+                f"valueSchemaMetadata.schemaId {str(schema_id)[:40]!r} is not a Glue schema version id"
             ) from error
 
     def strip_header(self, value: bytes, schema_id: str) -> bytes:

@@ -26,7 +26,14 @@ from typing import Any
 
 import fastavro
 
-from archiver.errors import RecordError, UnknownSchemaError, ValueDecodeError, ValueSchemaError
+from archiver.errors import (
+    RecordError,
+    SchemaLookupLimitError,
+    UnknownSchemaError,
+    ValueDecodeError,
+    ValueSchemaError,
+)
+from archiver.values.avro_bounds import BodyCheck, body_checker
 from archiver.values.base import AvroSchema, TypedValue, ValueDecoder, ValueSchema, schema_fingerprint
 from archiver.values.config import EsmRecordFormat
 from archiver.values.json_schema import parse_json
@@ -34,6 +41,11 @@ from archiver.values.json_schema import parse_json
 # An id the registry did not know is asked again after this long, not for every record of a batch that carries it:
 # a schema registered moments after its first record is still found, and a bad producer cannot flood the registry.
 MISSING_TTL_SECONDS = 60.0
+# Registry lookups of schema ids this container has not seen, per topic and batch. A topic has a handful of writer
+# schemas, looked up once per container; values with random headers (a producer writing plain bytes into a typed
+# topic) would otherwise cost one registry call each -- 10,000 calls can outlast the invocation's timeout or be
+# throttled, and either way the batch would fail again on every retry. Values past the budget are dead-lettered.
+MAX_LOOKUPS_PER_BATCH = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +53,7 @@ class _Writer:
     schema: ValueSchema
     writer: Any  # parsed writer schema
     reader: Any  # parsed reader schema, or None to read as written
+    check: BodyCheck | None  # for schemas whose bodies do not bound their own decoding (values/avro_bounds.py)
 
 
 class RegistryAvroDecoder[Registry](ValueDecoder):
@@ -59,13 +72,17 @@ class RegistryAvroDecoder[Registry](ValueDecoder):
         self._esm_record_format = esm_record_format
         self._writers: dict[str, _Writer] = {}  # per container, like the registry client's cache
         self._missing: dict[str, tuple[float, UnknownSchemaError]] = {}
+        self._lookups_left = MAX_LOOKUPS_PER_BATCH
+
+    def start_batch(self) -> None:
+        self._lookups_left = MAX_LOOKUPS_PER_BATCH
 
     @abstractmethod
     def split_wire_format(self, value: bytes) -> tuple[str, bytes]:
         """(writer schema id, Avro body) from a value in the registry's wire format."""
 
     @abstractmethod
-    def normalise_id(self, schema_id: object) -> str:
+    def normalise_id(self, schema_id: str | int) -> str:
         """The canonical text of a ``valueSchemaMetadata.schemaId``; ``ValueDecodeError`` if it cannot be one."""
 
     @abstractmethod
@@ -82,6 +99,8 @@ class RegistryAvroDecoder[Registry](ValueDecoder):
             schema_id, body = self.split_wire_format(value)
             writer = self._writer(schema_id)
         else:
+            if type(esm_id) not in (str, int):  # the ESM sends a string; JSON lists, objects and booleans are no id
+                raise ValueDecodeError(f"valueSchemaMetadata.schemaId must be a string, got {type(esm_id).__name__}")
             schema_id = self.normalise_id(esm_id)
             writer = self._writer(schema_id)
             if self._esm_record_format == "JSON":
@@ -96,13 +115,21 @@ class RegistryAvroDecoder[Registry](ValueDecoder):
             missing = self._missing.get(schema_id)
             if missing is not None and time.monotonic() - missing[0] < MISSING_TTL_SECONDS:
                 raise UnknownSchemaError(str(missing[1]))
+            if self._lookups_left <= 0:
+                raise SchemaLookupLimitError(
+                    f"schema id {schema_id[:40]} was not looked up: this batch already asked the registry about "
+                    f"{MAX_LOOKUPS_PER_BATCH} new schema ids for the topic"
+                )
+            self._lookups_left -= 1
             try:
                 schema = self.fetch(schema_id)
             except UnknownSchemaError as error:
                 self._missing[schema_id] = (time.monotonic(), error)
                 raise
             try:
-                parsed = fastavro.parse_schema(schema)
+                named: dict[str, Any] = {}
+                parsed = fastavro.parse_schema(schema, named_schemas=named)
+                check = body_checker(parsed, named)
                 value_schema = ValueSchema(
                     schema_id=schema_id,
                     fingerprint=schema_fingerprint(schema),
@@ -110,11 +137,13 @@ class RegistryAvroDecoder[Registry](ValueDecoder):
                 )
             except Exception as error:  # fastavro raises several types for a malformed schema
                 raise ValueDecodeError(f"writer schema {schema_id} is not a usable Avro schema: {error}") from error
-            found = self._writers[schema_id] = _Writer(schema=value_schema, writer=parsed, reader=self._reader)
+            found = self._writers[schema_id] = _Writer(value_schema, parsed, self._reader, check)
         return found
 
     @staticmethod
     def _read(body: bytes, writer: _Writer) -> TypedValue:
+        if writer.check is not None:
+            writer.check(body)  # before fastavro, which would crash or run out of memory on such a body
         stream = io.BytesIO(body)
         try:
             typed = fastavro.schemaless_reader(stream, writer.writer, writer.reader)

@@ -18,8 +18,6 @@ from archiver.values.base import TOMBSTONES, TYPED_VALUE, VALUE_SCHEMA, ValueDec
 from archiver.values.config import ValueFormats
 from archiver.values.factory import ClientFactory, DecoderFactory
 
-Coordinates = tuple[str, int, int]
-
 
 class TypedValues:
     """Decoders for the typed topics of one deployment, built at cold start."""
@@ -35,14 +33,14 @@ class TypedValues:
         """Type every typed topic's values in place; move records that cannot be typed to ``batch.failures``."""
         if not any(record["topic"] in self._decoders for record in batch.records):
             return
-        delivered = _delivered_records(event, self._decoders)
+        for typed in self._decoders.values():
+            typed.start_batch()
         kept: list[Envelope] = []
-        for record in batch.records:
+        for record, (records_key, raw) in zip(batch.records, _delivered_records(event, batch), strict=True):
             decoder = self._decoders.get(record["topic"])
             if decoder is None:
                 kept.append(record)
                 continue
-            raw = delivered.get((record["topic"], record["partition"], record["offset"]), {})
             if record["value"] is None:  # a tombstone has no schema; it stays a null value
                 record[TYPED_VALUE] = record[VALUE_SCHEMA] = None
                 kept.append(record)
@@ -53,7 +51,7 @@ class TypedValues:
                     record["value"], metadata if isinstance(metadata, Mapping) else None
                 )
             except RecordError as error:
-                batch.failures.append(RecordFailure.of_envelope(error, record, raw))
+                batch.failures.append(RecordFailure(error=error, raw=raw, records_key=records_key))
                 batch.payload_bytes -= len(record["key"] or b"") + len(record["value"])
                 continue
             kept.append(record)
@@ -79,15 +77,15 @@ class TypedValues:
         return runs
 
 
-def _delivered_records(event: object, typed: Mapping[str, Any]) -> dict[Coordinates, dict[str, Any]]:
-    """The event's own record objects of typed topics, by coordinates: they carry ``valueSchemaMetadata`` (which
-    the envelope does not keep) and are what a dead letter must contain."""
-    found: dict[Coordinates, dict[str, Any]] = {}
-    records = event.get("records") if isinstance(event, dict) else None
-    if not isinstance(records, dict):
-        return found
-    for chunk in records.values():
-        for raw in chunk if isinstance(chunk, list) else ():
-            if isinstance(raw, dict) and raw.get("topic") in typed:
-                found[(raw["topic"], raw.get("partition"), raw.get("offset"))] = raw  # type: ignore[index]
-    return found
+def _delivered_records(event: object, batch: DecodedBatch) -> list[tuple[str, dict[str, Any]]]:
+    """The event's own record objects with their map keys, one per envelope of ``batch.records`` (before any value
+    failed): they carry ``valueSchemaMetadata``, which the envelope does not keep, and are what a dead letter must
+    contain, under the key they were delivered under.
+
+    ``decode_event`` walks the event in order and turns each record into an envelope or a failure that holds that
+    very object, so the records that are not failures pair up with the envelopes one for one -- even two records
+    with the same coordinates, which matching by (topic, partition, offset) would confuse.
+    """
+    assert isinstance(event, dict)  # decode_event accepted it
+    failed = {id(failure.raw) for failure in batch.failures}
+    return [(key, raw) for key, chunk in event["records"].items() for raw in chunk if id(raw) not in failed]
