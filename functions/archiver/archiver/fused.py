@@ -81,7 +81,10 @@ class EncodedGroup:
     last_offset: int = 0  # the offset of the last record added (offsets are never negative)
     newest_timestamp: int = -1  # the newest timestamp from 0 to the scan's limit (see newest_or_none)
     ordered: bool = True  # offsets never decreased; else the records are sorted and encoded again at the end
-    finished: bool = False
+    # Sealed: its last block is compressed, at the end of a list that added to it (a later list may reopen it).
+    # Released: handed over for upload; nothing can be added any more.
+    sealed: bool = False
+    released: bool = False
 
     @property
     def records(self) -> int:
@@ -144,23 +147,23 @@ class RawScan:
         """Every group, its blocks complete; with more lists than ``release_early_above``, each as soon as no later
         list of the event can add records to it, else all at the end.
 
-        Handing an object over early lets its upload overlap the encoding of the rest, which shortens the batch only
-        when there are more objects than requests in flight at once; otherwise every upload finishes within one
-        request's latency of the last object anyway, and handing threads work while the encoding holds the
-        interpreter lock costs CPU time (docs/benchmarks.md, "Fan-out").
+        Each group's open block is compressed when a list that added to it ends (AWS puts each topic-partition in
+        one list), so that one uncompressed block at a time is alive rather than one per object. Handing an object
+        over early lets its upload overlap the encoding of the rest, which shortens the batch only when there are
+        more objects than requests in flight at once; otherwise every upload finishes within one request's latency
+        of the last object anyway, and handing threads work while the encoding holds the interpreter lock costs CPU
+        time (docs/benchmarks.md, "Fan-out").
         """
         last_claims = self._last_claims() if self._release_early else None
         for index, (records_key, raw_records) in enumerate(self._lists):
             self._touched = {}
             self._scan(records_key, raw_records)
-            if last_claims is None:
-                continue
             for group in self._touched:
-                if not group.finished and last_claims.get((group.topic, group.partition), -1) <= index:
-                    yield self._finish(group)
+                self._seal(group)
+                if last_claims is not None and last_claims.get((group.topic, group.partition), -1) <= index:
+                    yield self._release(group)
         for group in list(self._groups.values()):
-            if not group.finished:
-                yield self._finish(group)
+            yield self._release(group)
 
     def _last_claims(self) -> dict[Any, int] | None:
         """(topic, partition) -> the index of the last list holding a record that claims it; None if some record
@@ -173,8 +176,18 @@ class RawScan:
             return None
         return last
 
-    def _finish(self, group: EncodedGroup) -> EncodedGroup:
-        group.finished = True
+    def _seal(self, group: EncodedGroup) -> None:
+        if group.buffered:
+            self._cut(group)
+        group.sealed = True
+
+    def _reopen(self, group: EncodedGroup) -> None:
+        """A later list adds to a sealed group: its blocks are written again from its records when released (as
+        for records out of order), since the sealed block may have ended before SYNC_INTERVAL."""
+        group.sealed, group.ordered = False, False
+
+    def _release(self, group: EncodedGroup) -> EncodedGroup:
+        group.released = True
         del self._groups[(group.topic, group.partition, group.path)]
         if not group.ordered:  # AWS delivers each partition in order; sorting makes that a guarantee
             envelopes = group.envelopes()
@@ -237,8 +250,8 @@ class RawScan:
                         raise _Unusual  # timestamp_raw holds it (general route)
                     route = (topic, partition, timestamp // MINUTE_MS) if by_minute else (topic, partition)
                     found = self._routes.get(route) if self._path_key is not None else None
-                    if found is None or found.finished:
-                        raise _Unusual  # a new route: the general route finds (or makes) its group
+                    if found is None or found.sealed or found.released:
+                        raise _Unusual  # a new route, or a group to reopen: the general route sees to it
                     # A route exists only for a topic and partition that decode_record accepted.
                     group = found
                     if by_minute:
@@ -385,7 +398,7 @@ class RawScan:
         if self._path_key is not None:
             route = (topic, partition, timestamp // MINUTE_MS) if self._path_key == "minute" else (topic, partition)
         group = self._routes.get(route) if route is not None else None
-        if group is None or group.finished:
+        if group is None or group.released:
             try:
                 path = self._partition_path(envelope)
             except RecordError as error:
@@ -394,6 +407,8 @@ class RawScan:
             group = self._group(topic, partition, path, envelope["offset"])
             if route is not None:
                 self._routes[route] = group
+        if group.sealed:
+            self._reopen(group)
         self._touched[group] = None
         group.buffer += self._encode_envelope(envelope)
         group.buffered += 1
