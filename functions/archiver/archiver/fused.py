@@ -56,7 +56,6 @@ PATH_KEYS: dict[str, PathKey] = {"default": "partition", "time": "minute"}
 MINUTE_MS = 60_000
 # Values longer than this are appended to the block apart from the bytes around them, saving a copy of the value.
 _LARGE_VALUE = 2048
-_FIELDS = itemgetter("topic", "partition", "offset", "timestamp", "timestampType", "value", "headers")
 _COORDINATES = itemgetter("topic", "partition")
 _END = b"\x00"  # union branch 0 (null), and the end of the headers array
 
@@ -77,7 +76,7 @@ class EncodedGroup:
     raws: list[Any] = field(default_factory=list)  # the delivered records, in the order they were added
     blocks: list[tuple[int, bytes]] = field(default_factory=list)  # (record count, compressed block)
     buffer: bytearray = field(default_factory=bytearray)  # the uncompressed block being built
-    buffered: int = 0  # records in ``buffer``
+    blocked: int = 0  # how many of ``raws`` are in ``blocks``; the others are in ``buffer``
     last_offset: int = 0  # the offset of the last record added (offsets are never negative)
     newest_timestamp: int = -1  # the newest timestamp from 0 to the scan's limit (see newest_or_none)
     ordered: bool = True  # offsets never decreased; else the records are sorted and encoded again at the end
@@ -177,7 +176,7 @@ class RawScan:
         return last
 
     def _seal(self, group: EncodedGroup) -> None:
-        if group.buffered:
+        if group.buffer:
             self._cut(group)
         group.sealed = True
 
@@ -192,20 +191,25 @@ class RawScan:
         if not group.ordered:  # AWS delivers each partition in order; sorting makes that a guarantee
             envelopes = group.envelopes()
             group.first_offset, group.last_offset = envelopes[0]["offset"], envelopes[-1]["offset"]
-            group.blocks, group.buffer, group.buffered = [], bytearray(), 0
+            group.blocks, group.buffer = [], bytearray()
+            count = 0
             for envelope in envelopes:
                 group.buffer += self._encode_envelope(envelope)
-                group.buffered += 1
+                count += 1
                 if len(group.buffer) >= SYNC_INTERVAL:
-                    self._cut(group)
-        if group.buffered:
+                    group.blocks.append((count, self._compress(group.buffer)))
+                    group.buffer, count = bytearray(), 0
+            if count:
+                group.blocks.append((count, self._compress(group.buffer)))
+        elif group.buffer:
             self._cut(group)
+        group.buffer = bytearray()
         return group
 
     def _cut(self, group: EncodedGroup) -> None:
-        """The block being built is complete (it reached SYNC_INTERVAL, or the group ended): compress it."""
-        group.blocks.append((group.buffered, self._compress(group.buffer)))
-        group.buffer, group.buffered = bytearray(), 0
+        """The block being built is complete (it reached SYNC_INTERVAL, or its list ended): compress it."""
+        group.blocks.append((len(group.raws) - group.blocked, self._compress(group.buffer)))
+        group.buffer, group.blocked = bytearray(), len(group.raws)
 
     def _scan(self, records_key: str, raw_records: list[Any]) -> None:
         """Every record of one list into its group: inline for the usual shape, else by ``_general``.
@@ -218,14 +222,13 @@ class RawScan:
         texts, single_headers = self._texts, self._single_headers
         limit = self._newest_limit
         by_minute = self._path_key == "minute"
-        fields = _FIELDS
         # The current group and its hot state, in local variables; a record of another (topic, partition, minute)
         # switches group. ``idle`` stands for no group: state is handed back to it harmlessly.
         idle = group = EncodedGroup(topic="", partition=0, path="", first_offset=0, prefix=b"")
         topic_now: object = None
         partition_now: object = None
         window_start, window_end = 1, 0  # the timestamps of the current group's path key: none until one is loaded
-        buffer, buffered, raws = group.buffer, group.buffered, group.raws
+        buffer, raws = group.buffer, group.raws
         last_offset, newest, prefix = group.last_offset, group.newest_timestamp, group.prefix
         # Varints (encoding.encode_long) by 14-bit table lookups; the bytes above those only change every 8,192
         # offsets and every 37 hours of timestamps, so they are kept, with the byte that follows each.
@@ -239,12 +242,13 @@ class RawScan:
             try:
                 if type(raw) is not dict:
                     raise _Unusual
-                topic, partition, offset, timestamp, timestamp_type, value, headers = fields(raw)
-                key = raw.get("key")
+                topic, partition, offset = raw["topic"], raw["partition"], raw["offset"]
+                timestamp, timestamp_type, headers = raw["timestamp"], raw["timestampType"], raw["headers"]
+                key, value = raw.get("key"), raw["value"]
                 if not (type(partition) is int and type(offset) is int and type(timestamp) is int):
                     raise _Unusual
                 if partition != partition_now or topic != topic_now or not window_start <= timestamp < window_end:
-                    group.buffered, group.last_offset, group.newest_timestamp = buffered, last_offset, newest
+                    group.last_offset, group.newest_timestamp = last_offset, newest
                     group, topic_now = idle, None
                     if not TIMESTAMP_MILLIS_MIN <= timestamp <= TIMESTAMP_MILLIS_MAX:
                         raise _Unusual  # timestamp_raw holds it (general route)
@@ -260,12 +264,13 @@ class RawScan:
                     else:
                         window_start, window_end = TIMESTAMP_MILLIS_MIN, TIMESTAMP_MILLIS_MAX + 1
                     topic_now, partition_now, prefix = topic, partition, group.prefix
-                    buffer, buffered, raws = group.buffer, group.buffered, group.raws
+                    buffer, raws = group.buffer, group.raws
                     last_offset, newest = group.last_offset, group.newest_timestamp
                     self._touched[group] = None
-                # In order (the usual case) and in range in one comparison; out of order, records are sorted later.
-                if not last_offset <= offset <= MAX_OFFSET and not 0 <= offset <= MAX_OFFSET:
-                    raise _Unusual
+                if not last_offset <= offset <= MAX_OFFSET:  # in order and in range: the usual case
+                    if not 0 <= offset <= MAX_OFFSET:
+                        raise _Unusual
+                    group.ordered = False  # its records are sorted when it is released (harmless if this one fails)
                 if type(headers) is not list:
                     raise _Unusual
 
@@ -291,9 +296,11 @@ class RawScan:
                     ((name, header_value),) = headers[0].items()
                     if type(header_value) is not list:
                         raise _Unusual  # a null value takes the general route; never bytes() of a number
-                    data = bytes(header_value)  # ValueError or TypeError unless every item is an int 0-255 ...
+                    # ValueError or TypeError unless every item is an int 0-255 (or a bool, next line). bytearray(),
+                    # not bytes(): half the time for a 55-byte header (bench: header_conversion).
+                    data = bytearray(header_value)
                     if (0 in data or 1 in data) and bool in map(type, header_value):
-                        raise _Unusual  # ... or a bool, which bytes() takes for 0 and 1 (decoding._has_bool)
+                        raise _Unusual  # ... which takes JSON true and false for 1 and 0 (decoding._has_bool)
                     opening = single_headers.get(name) or _single_header(single_headers, texts, name)
                     # Values of 8 KiB and more raise IndexError here, and take the general route.
                     header_length, header_data, headers_end = with_length[len(data)], data, _END
@@ -313,7 +320,7 @@ class RawScan:
                     time_high_key, type_now = zigzag_time >> 28, timestamp_type
             except (_Unusual, KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError):
                 # binascii.Error is a ValueError. Hand the group's state back, then let the general route decide.
-                group.buffered, group.last_offset, group.newest_timestamp = buffered, last_offset, newest
+                group.last_offset, group.newest_timestamp = last_offset, newest
                 group, topic_now = idle, None
                 self._general(records_key, raw)
                 continue
@@ -349,20 +356,16 @@ class RawScan:
                         headers_end,
                     )
                 )
-            buffered += 1
             raws.append(raw)
-            if offset < last_offset:
-                group.ordered = False
             last_offset = offset
             if newest < timestamp <= limit:
                 newest = timestamp
             payload += key_size + value_size
             if len(buffer) >= SYNC_INTERVAL:
-                group.buffered = buffered
                 self._cut(group)
-                buffer, buffered = group.buffer, 0
+                buffer = group.buffer
 
-        group.buffered, group.last_offset, group.newest_timestamp = buffered, last_offset, newest
+        group.last_offset, group.newest_timestamp = last_offset, newest
         self.batch.payload_bytes += payload
 
     def _headers(self, headers: list[Any]) -> bytes:
@@ -376,7 +379,7 @@ class RawScan:
             ((name, header_value),) = entry.items()
             if type(header_value) is not list:
                 raise _Unusual
-            data = bytes(header_value)
+            data = bytearray(header_value)
             if (0 in data or 1 in data) and bool in map(type, header_value):
                 raise _Unusual
             parts += (texts.get(name) or _ascii_text(texts, name), b"\x02", long(len(data)), data)
@@ -411,7 +414,6 @@ class RawScan:
             self._reopen(group)
         self._touched[group] = None
         group.buffer += self._encode_envelope(envelope)
-        group.buffered += 1
         group.raws.append(raw)
         offset = envelope["offset"]
         if offset < group.last_offset:
