@@ -20,6 +20,7 @@ import time
 import timeit
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
@@ -31,6 +32,11 @@ from archiver.encoding import SYNC_INTERVAL, block_compressor
 from archiver.settings import CODECS, DEFAULT_CODEC, PARTITIONERS, Codec, Partitioner
 from bench import coldstart, cost, data, fanout, memory, variants
 from bench.timing import interleaved
+
+if sys.version_info >= (3, 14):
+    from compression import zstd
+else:
+    from backports import zstd
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results.json"
@@ -134,22 +140,18 @@ def floor_gap(sizes: tuple[int, ...], rounds: int) -> list[dict[str, Any]]:
     compress = block_compressor(DEFAULT_CODEC)
     for size in sizes:
         batch = data.full_batch(size)
-        records = [record for chunk in batch.event["records"].values() for record in chunk]
-        header_lists = [value for record in records for pair in record["headers"] for value in pair.values()]
+        header_lists = _header_lists(batch)
         # The uncompressed Avro records, as the null codec stores them, against the floor's payload.
         avro = b"".join(variants.ours("null")(batch.event))
         payload = b"".join(variants.decode_payload(batch.event))
-
-        def compress_all(data_: bytes) -> int:
-            return sum(len(compress(data_[i : i + SYNC_INTERVAL])) for i in range(0, len(data_), SYNC_INTERVAL))
 
         timings = interleaved(
             {
                 "ours": _bound(variants.ours(DEFAULT_CODEC), batch.event),
                 "floor": _bound(variants.floor(DEFAULT_CODEC), batch.event),
-                "headers": lambda header_lists=header_lists: [bytearray(value) for value in header_lists],
-                "compress_avro": lambda avro=avro: compress_all(avro),
-                "compress_payload": lambda payload=payload: compress_all(payload),
+                "headers": partial(_convert_all, bytearray, header_lists),
+                "compress_avro": partial(_compress_all, compress, avro),
+                "compress_payload": partial(_compress_all, compress, payload),
             },
             rounds=rounds,
         )
@@ -237,15 +239,33 @@ def encoder_comparison(rounds: int) -> list[dict[str, Any]]:
     return rows
 
 
+def _header_lists(batch: data.Batch) -> list[list[int]]:
+    """Every header value of the batch, as the event carries it: a list of byte values."""
+    return [
+        value
+        for chunk in batch.event["records"].values()
+        for record in chunk
+        for pair in record["headers"]
+        for value in pair.values()
+    ]
+
+
+def _convert_all(convert: Callable[[list[int]], bytes | bytearray], values: list[list[int]]) -> list[bytes | bytearray]:
+    return [convert(value) for value in values]
+
+
+def _compress_all(compress: Callable[[bytes], bytes], payload: bytes) -> int:
+    """``payload`` compressed in SYNC_INTERVAL blocks, as the floor compresses."""
+    return sum(len(compress(payload[i : i + SYNC_INTERVAL])) for i in range(0, len(payload), SYNC_INTERVAL))
+
+
 def header_conversion() -> dict[str, Any]:
     """archiver/fused.py's claim: ``bytearray(list)`` turns a header's byte list into bytes faster than ``bytes(list)``
     (the same checks; the benchmark's header is a 55-byte traceparent)."""
-    batch = data.full_batch(100)
-    lists = [value for chunk in batch.event["records"].values() for record in chunk for pair in record["headers"]]
-    values = [value for pair in lists for value in pair.values()]
-    assert [bytes(value) for value in values] == [bytes(bytearray(value)) for value in values]
+    values = _header_lists(data.full_batch(100))
+    assert _convert_all(bytes, values) == _convert_all(bytearray, values)
     times = {
-        name: min(timeit.repeat(lambda convert=convert: [convert(value) for value in values], number=1, repeat=9))
+        name: min(timeit.repeat(partial(_convert_all, convert, values), number=1, repeat=9))
         for name, convert in (("bytes", bytes), ("bytearray", bytearray))
     }
     return {
@@ -260,13 +280,12 @@ def compressor_reuse() -> dict[str, Any]:
     """encoding._zstandard's claim: one zstandard compressor reused against ``zstd.compress`` per block (what
     fastavro calls), on a 1 KB block, the block of an object of a batch fanned out to hundreds of partitions."""
     block = b"".join(variants.decode_payload(data.full_batch(1_000).event))[:1_000]
-    from archiver.encoding import zstd
-
     reused = block_compressor("zstandard")
     assert reused(block) == zstd.compress(block), "the reused compressor writes other frames"
-    times = {}
-    for name, compress in (("one_shot", zstd.compress), ("reused", reused)):
-        times[name] = min(timeit.repeat(lambda compress=compress: compress(block), number=200, repeat=7)) / 200
+    times = {
+        name: min(timeit.repeat(partial(compress, block), number=200, repeat=7)) / 200
+        for name, compress in (("one_shot", zstd.compress), ("reused", reused))
+    }
     return {"block_bytes": len(block), "one_shot_us": times["one_shot"] * 1e6, "reused_us": times["reused"] * 1e6}
 
 
@@ -427,8 +446,9 @@ def print_report(results: dict[str, Any]) -> None:
         print(
             f"  {row['value_size']:>6} B: {row['ours_records_per_s']:,.0f} rec/s, {row['ours_mb_per_s']:.1f} MB/s; "
             f"vs C-only floor {row['ours_vs_floor']:.2f}x, vs fastavro.writer encode-only "
-            f"{row['ours_vs_fastavro_encode']:.2f}x, vs exact Powertools handler {row['ours_vs_powertools_exact']:.2f}x "
-            f"(lossy one {row['ours_vs_powertools_lossy']:.2f}x), vs envelope route {row['ours_vs_ours_envelope']:.2f}x"
+            f"{row['ours_vs_fastavro_encode']:.2f}x, vs exact Powertools handler "
+            f"{row['ours_vs_powertools_exact']:.2f}x (lossy one {row['ours_vs_powertools_lossy']:.2f}x), "
+            f"vs envelope route {row['ours_vs_ours_envelope']:.2f}x"
         )
     print(f"  The lossy handler on records it cannot keep: {results['lossy_failures']}")
     print()
@@ -466,9 +486,8 @@ def print_report(results: dict[str, Any]) -> None:
         )
     print()
     fan = results["fanout"]
-    print(
-        f"Fan-out: full 1 KB batch over N partitions, stub S3 answering each PUT after {fanout.PUT_LATENCY_S * 1e3:.0f} ms"
-    )
+    latency_ms = fanout.PUT_LATENCY_S * 1e3
+    print(f"Fan-out: full 1 KB batch over N partitions, stub S3 answering each PUT after {latency_ms:.0f} ms")
     before = {row["partitions"]: row for row in fan.get("before", {}).get("rows", [])}
     for row in fan["rows"]:
         old = before.get(row["partitions"])
@@ -490,10 +509,8 @@ def print_report(results: dict[str, Any]) -> None:
     cold = results["cold_start"]
     for mode in ("default", "tracing", "bare_powertools"):
         steps = ", ".join(f"{name} {ms:.0f}" for name, ms in cold[mode].get("steps_ms", {}).items())
-        print(
-            f"Cold start ({mode}): median CPU {cold[mode]['median_ms']:.0f} ms, wall {cold[mode]['median_wall_ms']:.0f} ms"
-            + (f". Steps (ms): {steps}" if steps else "")
-        )
+        medians = f"median CPU {cold[mode]['median_ms']:.0f} ms, wall {cold[mode]['median_wall_ms']:.0f} ms"
+        print(f"Cold start ({mode}): {medians}" + (f". Steps (ms): {steps}" if steps else ""))
     share = cold["archiver_share"]
     print(f"  the archiver adds {share['cpu_ms']:.0f} ms CPU ({share['cpu_vs_bare']:.2f}x a bare Powertools handler)")
     e2e = results.get("end_to_end")

@@ -25,6 +25,7 @@ import tarfile
 import tempfile
 import threading
 import time
+from functools import partial
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,11 @@ def _archiver(s3: StubS3) -> Any:
     return Archiver(settings, s3_client=s3, sqs_client=StubSqs(), parallel=parallel_requests())
 
 
+def _archive(archiver: Any, s3: StubS3, event: dict[str, Any]) -> object:
+    s3.objects.clear()
+    return archiver.archive(event)
+
+
 def measure(rounds: int, counts: tuple[int, ...] = PARTITION_COUNTS) -> list[dict[str, Any]]:
     """One row per partition count: wall times against the stub and the instant stub, and the ideal."""
     rows = []
@@ -86,13 +92,12 @@ def measure(rounds: int, counts: tuple[int, ...] = PARTITION_COUNTS) -> list[dic
         slow, instant = StubS3(PUT_LATENCY_S), StubS3(0.0)
         archivers = {"stub": (_archiver(slow), slow), "instant": (_archiver(instant), instant)}
 
-        def run(name: str, event: dict[str, Any] = batch.event) -> object:
-            archiver, s3 = archivers[name]
-            s3.objects.clear()
-            return archiver.archive(event)
-
-        timings = interleaved({name: lambda name=name: run(name) for name in archivers}, rounds=rounds)
-        assert slow.objects.keys() == instant.objects.keys() and len(slow.objects) == partitions, "objects differ"
+        timings = interleaved(
+            {name: partial(_archive, archiver, s3, batch.event) for name, (archiver, s3) in archivers.items()},
+            rounds=rounds,
+        )
+        assert slow.objects.keys() == instant.objects.keys(), "the two stubs hold different objects"
+        assert len(slow.objects) == partitions, "one object per partition expected"
         ideal = timings["instant"].median_wall + PUT_LATENCY_S
         rows.append(
             {

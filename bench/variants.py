@@ -175,7 +175,7 @@ def powertools_exact(codec: Codec) -> Variant:
         ]
         buffer = io.BytesIO()
         fastavro.writer(buffer, ENVELOPE_SCHEMA, rows, codec=codec)
-        s3.put_object(Bucket=BUCKET, Key=f"exact/{rows[0]['topic']}/{rows[0]['offset']}.avro", Body=buffer.getvalue())
+        s3.put_object(Bucket=BUCKET, Key="exact.avro", Body=buffer.getvalue())
         return {"records": len(rows)}
 
     def run(event: dict[str, Any]) -> Bodies:
@@ -200,7 +200,7 @@ def powertools_lossy(codec: Codec) -> Variant:
         rows = consumer_rows(event)
         buffer = io.BytesIO()
         fastavro.writer(buffer, ENVELOPE_SCHEMA, rows, codec=codec)
-        s3.put_object(Bucket=BUCKET, Key=f"lossy/{rows[0]['topic']}/{rows[0]['offset']}.avro", Body=buffer.getvalue())
+        s3.put_object(Bucket=BUCKET, Key="lossy.avro", Body=buffer.getvalue())
         return {"records": len(rows)}
 
     def run(event: dict[str, Any]) -> Bodies:

@@ -306,7 +306,7 @@ class RawScan:
                     header_length, header_data, headers_end = with_length[len(data)], data, _END
                 else:
                     opening = self._headers(headers) if headers else _END
-                    header_length = header_data = headers_end = b""
+                    header_length, header_data, headers_end = b"", bytearray(), b""
                 zigzag = offset << 1
                 if zigzag >> 14 != offset_high_key:
                     offset_high_key = zigzag >> 14
@@ -372,7 +372,7 @@ class RawScan:
         """Two or more headers as the Avro array ``_scan`` appends; ``_Unusual`` for anything but ASCII names and
         lists of byte values."""
         texts, long = self._texts, encode_long
-        parts = [long(len(headers))]
+        parts: list[bytes | bytearray] = [long(len(headers))]
         for entry in headers:
             if type(entry) is not dict or len(entry) != 1:
                 raise _Unusual
