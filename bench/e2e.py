@@ -20,6 +20,7 @@ from typing import Any
 
 from botocore.config import Config
 
+from archiver.parallel import parallel_requests
 from archiver.pipeline import Archiver
 from archiver.settings import DEFAULT_CODEC, Settings
 from bench import data, variants
@@ -28,8 +29,9 @@ from bench.timing import interleaved
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCE = "bench"
 QUEUE = "bench-dlq"
-# The handler's SDK configuration (functions/archiver/handler.py).
-SDK_CONFIG = Config(retries={"total_max_attempts": 9, "mode": "standard"}, max_pool_connections=16)
+# The handler's SDK configuration and request pool (functions/archiver/handler.py), at the stack's default memory.
+PARALLEL_REQUESTS = parallel_requests()
+SDK_CONFIG = Config(retries={"total_max_attempts": 9, "mode": "standard"}, max_pool_connections=PARALLEL_REQUESTS)
 
 
 def _stack(*args: str, timeout: float = 600) -> str:
@@ -80,7 +82,7 @@ def _measure(env: dict[str, str], rounds: int, sizes: tuple[int, ...]) -> dict[s
     s3.create_bucket(Bucket=variants.BUCKET)
     queue_url = sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
     settings = Settings(archive_bucket=variants.BUCKET, dead_letter_queue_url=queue_url, codec=DEFAULT_CODEC)
-    archiver = Archiver(settings, s3_client=s3, sqs_client=sqs)
+    archiver = Archiver(settings, s3_client=s3, sqs_client=sqs, parallel=PARALLEL_REQUESTS)
 
     rows = []
     for size in sizes:

@@ -158,6 +158,22 @@ def test_an_objects_newest_timestamp_leaves_out_timestamps_in_the_future() -> No
     assert stored.metadata["max-timestamp"] == str(now - 60_000 + 4)
 
 
+@pytest.mark.parametrize(
+    "broken",
+    [{"topic": None}, {"topic": ""}, {"partition": None}, {"offset": None}, {"timestamp": None}, {"headers": None}],
+)
+def test_a_broken_record_right_after_one_of_the_general_route_is_dead_lettered(broken: dict[str, Any]) -> None:
+    # The general route leaves no current group; the next record must not be taken for the group before it.
+    event = kafka_event([kafka_record("orders", 0, 0), kafka_record("orders", 0, 1) | {"value": "!"}])
+    event["records"]["orders-0"].append(kafka_record("orders", 0, 2) | broken)
+    s3, summary = archive(event, make_settings())
+    decoded = decode_event(copy.deepcopy(event))
+    assert summary.records_dead_lettered == len(decoded.failures)
+    assert {key: stored.body for key, stored in s3.objects.items() if key.endswith(".avro")} == expected_objects(
+        event, make_settings()
+    )
+
+
 def test_most_records_take_the_inline_path(monkeypatch: pytest.MonkeyPatch) -> None:
     # The byte-identity tests above only prove the inline path if it wrote most of what they compare.
     general: list[Any] = []

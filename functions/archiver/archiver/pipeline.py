@@ -265,44 +265,48 @@ class Archiver:
 
 
 class _Uploads:
-    """The batch's object PUTs: each started as soon as it is encoded, on the request pool.
+    """The batch's object PUTs, each started on the request pool as soon as the next object is encoded.
 
-    The first object waits until a second one, or other work (dead letters), shows the batch needs the pool; a
-    batch of one object and nothing else puts it on the caller's thread, as the small batches of a quiet topic do.
+    The latest object is held back: when nothing follows it (no other object, no dead letters to send), the
+    caller's thread, which would only wait, puts it itself. A batch of one object and no dead letters therefore
+    never touches the pool, as the small batches of a quiet topic do not need it.
     """
 
     def __init__(self, writer: ArchiveWriter, pool: RequestPool) -> None:
         self._writer = writer
         self._pool = pool
         self._held: tuple[ArchiveObject, Callable[[], Run]] | None = None
-        self._started: list[tuple[ArchiveObject, Future[bool], Callable[[], Run]]] = []
-        self._done: list[tuple[ArchiveObject, bool, Callable[[], Run]]] = []
+        # In the order the objects were added: the PUT's future, or (for the one put here) its outcome.
+        self._puts: list[tuple[ArchiveObject, Future[bool] | bool, Callable[[], Run]]] = []
 
     def add(self, item: ArchiveObject, run_of: Callable[[], Run]) -> None:
-        if self._held is None and not self._started and not self._done:
-            self._held = (item, run_of)
-            return
         self.start(more_work=True)
-        self._started.append((item, self._pool.submit(partial(self._writer.create, item)), run_of))
+        self._held = (item, run_of)
 
     def start(self, *, more_work: bool) -> None:
-        """Start the held object: on the pool if more work follows, else here and now."""
+        """Start the held object: on the pool if more work follows on this thread, else here and now."""
         if self._held is None:
             return
         item, run_of = self._held
         self._held = None
         if more_work:
-            self._started.append((item, self._pool.submit(partial(self._writer.create, item)), run_of))
-        else:
-            self._done.append((item, self._writer.create(item), run_of))
+            self._puts.append((item, self._pool.submit(partial(self._writer.create, item)), run_of))
+            return
+        self._puts.append((item, False, run_of))  # a place in the order; the outcome replaces it below
+        made = self._writer.create(item)  # raises as a PUT on the pool would; wait() still waits for those
+        self._puts[-1] = (item, made, run_of)
 
     def results(self) -> list[tuple[ArchiveObject, bool, Callable[[], Run]]]:
         """Per object, whether this batch created it; raises the first failure once every PUT has finished."""
-        made = results([future for _, future, _ in self._started])
-        return self._done + [(item, ok, run_of) for (item, _, run_of), ok in zip(self._started, made, strict=True)]
+        futures = [outcome for _, outcome, _ in self._puts if isinstance(outcome, Future)]
+        made = iter(results(futures))
+        return [
+            (item, next(made) if isinstance(outcome, Future) else outcome, run_of)
+            for item, outcome, run_of in self._puts
+        ]
 
     def wait(self) -> None:
-        wait([future for _, future, _ in self._started])
+        wait([outcome for _, outcome, _ in self._puts if isinstance(outcome, Future)])
 
 
 def _run_of_group(group: EncodedGroup) -> Run:
