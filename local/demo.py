@@ -37,7 +37,9 @@ def heading(text: str) -> None:
 
 def run_emulator(instance: str, poison: bool) -> dict[str, Any]:
     """``python -m local.esm`` as its own process (as a user would run it); its JSON progress lines, condensed."""
+    # Batches of 60 records, as a busy topic's invocations would be: many small objects for compaction to merge.
     cmd = [sys.executable, "-m", "local.esm", "--instance", instance, "--until-idle", "3", "--progress-interval", "2"]
+    cmd += ["--batch-size", "60"]
     if poison:
         cmd.append("--poison-header")
     process = subprocess.Popen(cmd, cwd=config.ROOT, stdout=subprocess.PIPE, text=True)  # noqa: S603
