@@ -310,9 +310,13 @@ class ArchiveMaintenance(NestedStack):
                         width=8,
                     ),
                     cw.GraphWidget(
-                        title="Audit: duplicates and pending compactions per topic",
+                        title="Audit: duplicates; pending compactions and small objects per topic",
                         left=[self._topic_metric("DuplicateOffsets", topic) for topic in topics],
-                        right=[self._topic_metric("PendingCompactions", topic) for topic in topics],
+                        right=[
+                            self._topic_metric(name, topic)
+                            for topic in topics
+                            for name in ("PendingCompactions", "SmallObjects")
+                        ],
                         width=8,
                     ),
                     cw.GraphWidget(
