@@ -2,8 +2,8 @@
 topic.
 
 Metrics (namespace of the archiver, dimensions ``service`` and ``topic``): GapOffsets, DuplicateOffsets,
-ConflictOffsets, PendingCompactions, RedundantObjects, SmallObjects, FreshnessSeconds, ArchivedRecords; plus AuditRuns and
-AuditIncomplete (dimension ``service``) so a stopped audit is itself visible.
+ConflictOffsets, PendingCompactions, RedundantObjects, SmallObjects, FreshnessSeconds, ArchivedRecords; plus
+AuditRuns and AuditIncomplete (dimension ``service``) so a stopped audit is itself visible.
 """
 
 from __future__ import annotations
