@@ -82,7 +82,12 @@ class ArchiverStack(Stack):
             asset_dir=asset_dir,
         )
         role = self.archiver.role
-        self.archive.grant_put(role, prefixes=[config.archive.prefix, DEAD_LETTER_PREFIX])
+        # Archive objects carry the configured tags; dead-letter payloads never do.
+        self.archive.grant_put(
+            role,
+            prefixes=[config.archive.prefix, DEAD_LETTER_PREFIX],
+            tagged_prefixes=[config.archive.prefix] if settings.tags else [],
+        )
         self.dead_letters.grant_send(role)
         # Typed topics: registry auth secrets and Glue registries (nothing for json topics or raw-only configs).
         grant_registry_reads(
