@@ -33,7 +33,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from archiver.decoding import Envelope
+from archiver.decoding import MAX_PARTITION, Envelope
 from archiver.errors import PartitionValueError
 from archiver.jsontext import load_json
 from archiver.layout import (
@@ -290,6 +290,24 @@ def _time_formatter(pattern: str, zone: ZoneInfo) -> Callable[[int], str]:
         return text
 
     return formatted
+
+
+def longest_path(segments: Sequence[Segment]) -> int:
+    """An upper bound of the length of the segments' path (after the topic and its '/'): for the longest-key check
+    at synth time (infra/config.py), so no configured topic can make a key longer than S3 allows."""
+    lengths = []
+    for segment in segments:
+        if isinstance(segment, TimeSegment):
+            # %Y is up to 4 digits for its 2 characters, the other directives 2 for 2; NULL adds 24 per directive run.
+            dated = len(segment.pattern) + 2 * segment.pattern.count("%Y")
+            lengths.append(max(dated, len(null_time_path(segment.pattern))))
+        elif isinstance(segment, PartitionSegment):
+            lengths.append(len(segment.label) + 1 + len(str(MAX_PARTITION)))
+        elif isinstance(segment, KeySegment) and segment.buckets is not None:
+            lengths.append(len(segment.label) + 1 + max(len(str(segment.buckets - 1)), len(NULL_PARTITION)))
+        else:
+            lengths.append(len(segment.label) + 1 + MAX_SEGMENT_LENGTH)
+    return sum(lengths) + len(lengths) - 1
 
 
 def null_time_path(pattern: str) -> str:

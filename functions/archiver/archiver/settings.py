@@ -39,7 +39,7 @@ StorageClass = Literal["STANDARD", "INTELLIGENT_TIERING", "STANDARD_IA", "ONEZON
 PARTITIONERS: tuple[str, ...] = get_args(Partitioner)
 CODECS: tuple[str, ...] = get_args(Codec)
 STORAGE_CLASSES: tuple[str, ...] = get_args(StorageClass)
-_UNREADABLE_CLASSES = {
+UNREADABLE_STORAGE_CLASSES = {
     "GLACIER": "needs a restore before any GET",
     "DEEP_ARCHIVE": "needs a restore (up to 48 hours) before any GET",
     "REDUCED_REDUNDANCY": "is deprecated by AWS and costs more than STANDARD",
@@ -222,7 +222,7 @@ def _problems(
     problems += _segment_problems(settings, segment_problems)
     storage_class = settings.storage_class
     if storage_class not in STORAGE_CLASSES:
-        why = _UNREADABLE_CLASSES.get(storage_class)
+        why = UNREADABLE_STORAGE_CLASSES.get(storage_class)
         reason = f"{storage_class} {why}" if why else f"got {storage_class!r}"
         bad("storage_class", f"must be one of {', '.join(STORAGE_CLASSES)}; {reason}")
     for problem in tag_problems:
