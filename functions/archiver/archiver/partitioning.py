@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
@@ -211,9 +212,13 @@ def _epoch_millis(found: Any) -> int | None:
     """A number of epoch milliseconds as an int (floats cut to whole milliseconds); None if ``found`` is not one."""
     if type(found) is int:
         return found
-    if type(found) is float and found == found and abs(found) < 2**63:  # not NaN or infinite
-        return int(found)
+    if type(found) is float:
+        # NaN and infinities are numbers outside any calendar, like 1e300: the NULL partition, not a dead letter.
+        return int(found) if math.isfinite(found) else _OUTSIDE_CALENDAR_MS
     return None
+
+
+_OUTSIDE_CALENDAR_MS = 2**80
 
 
 MAX_ISO_TIME_LENGTH = 64  # longer text is no ISO-8601 time; never parsed
