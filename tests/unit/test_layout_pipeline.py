@@ -17,6 +17,10 @@ NULL = "__HIVE_DEFAULT_PARTITION__"
 OBJECT = "orders+3+00000000000000000042.avro"
 
 
+def read_records(aws: FakeAws, key: str) -> list[dict[str, Any]]:
+    return [dict(item) for item in fastavro.reader(io.BytesIO(aws.body(key)))]  # type: ignore[arg-type]
+
+
 def archive_one(aws: FakeAws, segments: list[dict[str, Any]], **record: Any) -> list[str]:
     archiver = make_archiver(aws, partitioner="segments", partition_segments=json.dumps(segments))
     summary = archiver.archive(kafka_event([kafka_record("orders", 3, 42, **record)]))
@@ -116,7 +120,7 @@ def test_a_composed_batch_groups_interleaved_records_and_keeps_every_record(aws:
         "topics/orders/country=FR/tenant=a/hour=09",
         "topics/orders/country=FR/tenant=b/hour=09",
     ]
-    offsets = {key: [r["offset"] for r in fastavro.reader(io.BytesIO(aws.body(key)))] for key in keys}
+    offsets = {key: [r["offset"] for r in read_records(aws, key)] for key in keys}
     assert sorted(o for held in offsets.values() for o in held) == list(range(8))
     assert offsets[keys[0]] == [0, 4]  # offset order inside an object, not contiguous
 
@@ -161,5 +165,6 @@ def test_the_default_storage_class_and_no_tags_add_nothing_to_the_put(aws: FakeA
     aws.s3.meta.events.register("provide-client-params.s3.PutObject", lambda params, **_: puts.append(dict(params)))
     make_archiver(aws).archive(kafka_event([kafka_record("orders", 0, 1)]))
     (put,) = puts
-    assert "StorageClass" not in put and "Tagging" not in put
+    assert "StorageClass" not in put
+    assert "Tagging" not in put
     assert put["IfNoneMatch"] == "*"  # the exactly-once write stays a conditional create

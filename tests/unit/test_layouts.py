@@ -3,6 +3,7 @@ earlier keys byte for byte, and the settings that declare them, with errors that
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -269,9 +270,7 @@ def test_a_key_segment_is_the_key_or_its_bucket(key: bytes | None, buckets: int)
         return
     bucket = int(by_bucket.removeprefix("orders/key_bucket="))
     assert 0 <= bucket < buckets
-    assert (
-        bucket == key_bucket(key, buckets) == int.from_bytes(__import__("hashlib").sha256(key).digest()[:8]) % buckets
-    )
+    assert bucket == key_bucket(key, buckets) == int.from_bytes(hashlib.sha256(key).digest()[:8]) % buckets
     if "~" not in by_value:
         assert unquote_to_bytes(by_value.removeprefix("orders/key=")) == key
 
