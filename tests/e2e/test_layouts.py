@@ -84,7 +84,7 @@ def test_a_composed_layout_is_archived_verified_compacted_and_replayed(local_sta
     produced = produce.produce_orders(
         local_stack.endpoints.kafka_bootstrap, topic, count=240, partitions=2, tombstones=4, poison=0, seed=15
     )
-    with function_configuration(local_stack, **LAYOUT_ENV):
+    with function_configuration(local_stack, timeout=None, **LAYOUT_ENV):
         run_emulator(topic, "--batch-size", "25")
 
     # Archived where the layout says, with the storage class and tags, every record once.
