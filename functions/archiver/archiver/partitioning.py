@@ -29,7 +29,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -103,6 +103,8 @@ def compose(segments: Sequence[Segment], *, avro_topics: frozenset[str] = frozen
             return _default_partitioner
         if isinstance(only, TimeSegment) and only.field is None:
             return _time_partitioner(only.pattern, only.zone)
+        if isinstance(only, FieldSegment):
+            return _field_partitioner(only, avro_topics)
     renderers = [_renderer(segment) for segment in segments]
     reads_value = any(isinstance(s, FieldSegment) or (isinstance(s, TimeSegment) and s.field) for s in segments)
 
@@ -111,6 +113,16 @@ def compose(segments: Sequence[Segment], *, avro_topics: frozenset[str] = frozen
         return "/".join([_topic_segment(record["topic"]), *(render(record, document) for render in renderers)])
 
     return path
+
+
+def _field_partitioner(segment: FieldSegment, avro_topics: frozenset[str]) -> PartitionPath:
+    label, path = segment.label, segment.field_path
+
+    def partition_path(record: Envelope) -> str:
+        document = value_document(record, record["topic"] in avro_topics)
+        return f"{_topic_segment(record['topic'])}/{label}={encode_segment(segment_text(lookup(document, path)))}"
+
+    return partition_path
 
 
 # A segment renders one record, given its value document (read once per record for all segments).
@@ -122,7 +134,7 @@ def value_document(record: Envelope, avro: bool) -> Any:
     """The object fields are read from: an Avro topic's decoded value, else the value parsed as JSON (bounded)."""
     if avro:
         typed = record.get(TYPED_VALUE)
-        return typed if isinstance(typed, Mapping) else _ABSENT
+        return typed if isinstance(typed, dict) else _ABSENT  # fastavro reads records as dicts
     value = record["value"]
     if value is None:
         return _ABSENT
@@ -137,10 +149,10 @@ def lookup(document: Any, path: Sequence[str]) -> Any:
     """The value at ``path`` (field names, outermost first), or None when any step is missing or not an object."""
     found = document
     for name in path:
-        if not isinstance(found, Mapping):
+        if not isinstance(found, dict):  # not the Mapping ABC: it made the field preset ~10% slower (timeit)
             return None
         found = found.get(name)
-    return None if found is _ABSENT else found
+    return found
 
 
 def _renderer(segment: Segment) -> _Renderer:
@@ -245,6 +257,8 @@ def _moment(found: Any, name: str) -> datetime:
 
 def segment_text(found: Any) -> str | bytes:
     """A field's value as segment text: strings and bytes as they are, "" (NULL) for none, JSON text for the rest."""
+    if type(found) is str:
+        return found
     if found is None or isinstance(found, str | bytes):
         return found or ""
     if isinstance(found, datetime | date):
