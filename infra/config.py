@@ -37,6 +37,7 @@ from archiver.decoding import MAX_OFFSET, MAX_PARTITION
 from archiver.errors import SettingsError
 from archiver.keys import MAX_KEY_BYTES, archive_name
 from archiver.layout import (
+    SEGMENT_KINDS,
     FieldSegment,
     HeaderSegment,
     KeySegment,
@@ -1130,6 +1131,8 @@ def _message(item: Any, loc: tuple[Any, ...]) -> str:
     if kind in ("model_type", "model_attributes_type", "dict_type"):
         what = "an object of " + hint if hint else "a JSON object"
         return f"must be {what}; got {got}"
+    if kind in ("union_tag_not_found", "union_tag_invalid"):  # a path segment without a known "kind"
+        return f"must have a 'kind', one of {', '.join(SEGMENT_KINDS)}; got {got}"
     if kind == "value_error":
         return str(item["ctx"]["error"])
     return f"{item['msg']}; got {got}"

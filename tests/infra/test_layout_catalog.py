@@ -217,7 +217,12 @@ def test_the_compaction_worker_may_read_and_write_tags(synth: Synth) -> None:
         ({"archive.objectTags": {f"t{n}": "v" for n in range(11)}}, "archive.objectTags", "at most 10"),
         ({"archive.objectTags": {"a": 1}}, "archive.objectTags.a", "must be a string"),
         ({"archive.partitionSegments": []}, "archive.partitionSegments", "1 to 8 segments"),
-        ({"archive.partitionSegments": [{"kind": "fields"}]}, "archive.partitionSegments[0]", "'fields'"),
+        (
+            {"archive.partitionSegments": [{"kind": "fields"}]},
+            "archive.partitionSegments[0]",
+            'must have a \'kind\', one of field, header, key, partition, time; got {"kind": "fields"}',
+        ),
+        ({"archive.partitionSegments": [{"field": "a"}]}, "archive.partitionSegments[0]", "must have a 'kind'"),
         (
             {"archive.partitionSegments": [{"kind": "time", "timezone": "Mars"}]},
             "archive.partitionSegments[0].timezone",
