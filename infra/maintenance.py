@@ -168,7 +168,13 @@ class ArchiveMaintenance(NestedStack):
             timeout=WORKER_TIMEOUT,
         )
         self._allow_list(self.worker, [self._prefix])
-        self._allow_objects(self.worker, ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], [self._prefix])
+        # A merged object keeps the newest input's tags (archive_ops/compact.py): S3 reports an object's tag count and
+        # tags only to callers with s3:GetObjectTagging, and a PutObject with tags needs s3:PutObjectTagging.
+        self._allow_objects(
+            self.worker,
+            ["s3:GetObject", "s3:GetObjectTagging", "s3:PutObject", "s3:PutObjectTagging", "s3:DeleteObject"],
+            [self._prefix],
+        )
         self._allow_kms(self.worker, ["kms:Decrypt", "kms:GenerateDataKey"])
         self._allow_send(self.worker, queue)  # a group that needs another invocation is queued again
         self.worker.add_event_source(

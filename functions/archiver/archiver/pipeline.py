@@ -93,7 +93,9 @@ class Archiver:
 
             self._values = TypedValues(settings.typed_topics, clients=value_clients)
         self._partition_path = build_partitioner(settings)
-        self._writer = ArchiveWriter(s3_client, settings.archive_bucket)
+        self._writer = ArchiveWriter(
+            s3_client, settings.archive_bucket, storage_class=settings.storage_class, tags=settings.tags
+        )
         self._dead_letters = DeadLetterQueue(
             sqs_client, s3_client, queue_url=settings.dead_letter_queue_url, bucket=settings.archive_bucket
         )
