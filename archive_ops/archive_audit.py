@@ -169,6 +169,7 @@ class PartitionFindings:
     duplicate_offsets: int  # offsets more than one object holds, with identical copies
     conflicts: list[dict[str, Any]]  # offsets whose copies differ: [{"offset", "keys"}]
     pending_compactions: int  # objects older than the compaction window that compaction has not processed
+    small_objects: int  # objects under the compaction target size: a layout that is slow to query when there are many
     redundant_objects: int  # objects every record of which another object holds
     unsettled_objects: int  # recent objects the function wrote, left unread until compaction merges them
     newest_timestamp: int | None
@@ -209,6 +210,7 @@ class AuditReport:
                     "DuplicateOffsets": 0,
                     "ConflictOffsets": 0,
                     "PendingCompactions": 0,
+                    "SmallObjects": 0,
                     "RedundantObjects": 0,
                     "ArchivedRecords": 0,
                     "Objects": 0,
@@ -218,6 +220,7 @@ class AuditReport:
             totals["DuplicateOffsets"] += p.duplicate_offsets
             totals["ConflictOffsets"] += p.conflict_offsets
             totals["PendingCompactions"] += p.pending_compactions
+            totals["SmallObjects"] += p.small_objects
             totals["RedundantObjects"] += p.redundant_objects
             totals["ArchivedRecords"] += p.archived_records
             totals["Objects"] += p.objects
@@ -238,6 +241,7 @@ class AuditReport:
             "duplicateOffsets": sum(p.duplicate_offsets for p in self.partitions),
             "conflictOffsets": sum(p.conflict_offsets for p in self.partitions),
             "pendingCompactions": sum(p.pending_compactions for p in self.partitions),
+            "smallObjects": sum(p.small_objects for p in self.partitions),
             "redundantObjects": sum(p.redundant_objects for p in self.partitions),
             "unsettledObjects": sum(p.unsettled_objects for p in self.partitions),
             "topics": self.by_topic(),
@@ -263,6 +267,7 @@ class ArchiveAuditor:
         *,
         state_prefix: str | None = None,
         compaction_age: timedelta | None = None,
+        small_object_bytes: int = 128 * 1024 * 1024,
         settle_age: timedelta | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         seconds_left: Callable[[], float] | None = None,
@@ -276,6 +281,7 @@ class ArchiveAuditor:
         self._prefix = prefix
         self._state_prefix = state_prefix
         self._compaction_age = compaction_age
+        self._small_object_bytes = small_object_bytes
         self._settle_age = settle_age
         self._now = now
         self._seconds_left = seconds_left
@@ -415,6 +421,7 @@ class ArchiveAuditor:
             duplicate_offsets=run_count(held_twice) - len(conflicts),
             conflicts=conflicts,
             pending_compactions=pending,
+            small_objects=sum(1 for item in listed if item.size < self._small_object_bytes),
             redundant_objects=len(redundant),
             unsettled_objects=len(unsettled),
             newest_timestamp=newest,

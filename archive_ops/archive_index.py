@@ -136,6 +136,8 @@ class FetchedObject:
     body: bytes
     etag: str
     metadata: Mapping[str, str]
+    storage_class: str = "STANDARD"  # GetObject names every class but STANDARD
+    tag_count: int = 0  # S3 reports it only to callers allowed s3:GetObjectTagging
 
     @property
     def compacted_from(self) -> int | None:
@@ -208,7 +210,14 @@ def fetch(s3: Any, bucket: str, key: str) -> FetchedObject | None:
         if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
             return None
         raise
-    return FetchedObject(key, response["Body"].read(), response["ETag"], response.get("Metadata", {}))
+    return FetchedObject(
+        key,
+        response["Body"].read(),
+        response["ETag"],
+        response.get("Metadata", {}),
+        response.get("StorageClass", "STANDARD"),
+        int(response.get("TagCount", 0)),
+    )
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

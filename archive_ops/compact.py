@@ -54,7 +54,7 @@ from archive_ops.archive_index import (
 from archive_ops.avro_blocks import Block, Container, read_container, read_records, write_container
 from archiver.encoding import encode_records, encode_with_schema, load_envelope_schema, sync_marker_for
 from archiver.settings import CODECS, DEFAULT_PREFIX
-from archiver.writing import CONTENT_TYPE, MAX_TIMESTAMP, object_metadata
+from archiver.writing import CONTENT_TYPE, MAX_TIMESTAMP, object_metadata, put_options
 
 Method = Literal["auto", "copy", "reencode"]
 DEFAULT_TARGET_BYTES = 128 * 1024 * 1024
@@ -373,7 +373,7 @@ class Compactor:
             COMPACTED_FROM: str(len(inputs)),
             COMPACTION_METHOD: method,
         }
-        created = self._create(key, body, metadata)
+        created = self._create(key, body, metadata, self._put_options(inputs[-1].fetched))
         verify_started = time.perf_counter()
         if not created:
             # Another run (or an input) already has the merged key: if it holds every kept record identically, the
@@ -490,7 +490,17 @@ class Compactor:
         schema = json.loads(schemas.pop())
         return decoded, lambda records, codec, key: encode_with_schema(schema, records, codec=codec, key=key)
 
-    def _create(self, key: str, body: bytes, metadata: Mapping[str, str]) -> bool:
+    def _put_options(self, newest: FetchedObject) -> dict[str, str]:
+        """The merged object keeps the storage class and tags of its newest input, as it keeps its codec: what the
+        function is configured to write now, with no configuration here (the CLI and the deployed worker agree).
+        The class comes with the GET already made; the tags cost one GetObjectTagging, only if the input has any."""
+        tags: dict[str, str] = {}
+        if newest.tag_count:
+            response = self._s3.get_object_tagging(Bucket=self._config.bucket, Key=newest.key)
+            tags = {tag["Key"]: tag["Value"] for tag in response.get("TagSet", [])}
+        return put_options(newest.storage_class, tags)
+
+    def _create(self, key: str, body: bytes, metadata: Mapping[str, str], options: Mapping[str, str]) -> bool:
         """PUT the merged object only if its key is free. False if an object already has the key."""
         try:
             self._s3.put_object(
@@ -500,6 +510,7 @@ class Compactor:
                 ContentType=CONTENT_TYPE,
                 Metadata=dict(metadata),
                 IfNoneMatch="*",
+                **options,
             )
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") == "PreconditionFailed":

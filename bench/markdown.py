@@ -204,9 +204,7 @@ def render(results: dict[str, Any]) -> str:
         for r in results["decode_claim"]
     ]
     out.append(
-        _table(
-            ["values", "decode_event", "checked path alone", "KafkaEvent data class", "ConsumerRecords"], rows
-        )
+        _table(["values", "decode_event", "checked path alone", "KafkaEvent data class", "ConsumerRecords"], rows)
     )
 
     out.append("\n### Encode only, same records, byte-identical output (fastavro.writer time / specialised time)\n")
@@ -229,9 +227,7 @@ def render(results: dict[str, Any]) -> str:
         f"`bytearray()` {conversion['bytearray_ns']:.0f} ns."
     )
 
-    out.append(
-        "\n### Peak memory of one full batch (fresh process per row, event loaded by `json.loads`; zstandard)\n"
-    )
+    out.append("\n### Peak memory of one full batch (fresh process per row, event loaded by `json.loads`; zstandard)\n")
     rows = [
         [
             r["variant"],

@@ -1,9 +1,18 @@
-"""A Glue Data Catalog database and one Athena-ready table per typed topic, with partition projection.
+"""A Glue Data Catalog database and one Athena-ready table per archived topic, with partition projection.
 
-Each table reads ``s3://<bucket>/<archive prefix><topic>/`` with Hive's AvroSerDe and the topic's typed archive
-schema (``archiver.values.archive_schema``, the same code the function writes with) as ``avro.schema.literal``.
-Partition projection mirrors the time partitioner's pattern, so Athena computes partition locations itself: no
-crawler, no ``MSCK REPAIR``, no partition writes from the function.
+Each table reads ``s3://<bucket>/<archive prefix><topic>/`` with Hive's AvroSerDe: a raw topic with the envelope
+schema (``archiver/schemas/envelope.avsc``, what the function writes raw records with), a typed topic with its typed
+archive schema (``archiver.values.archive_schema``, the same code the function writes with), as
+``avro.schema.literal``. Partition projection is generated from the archive's layout (``archiver.layout``), whatever
+it is, so Athena computes partition locations itself: no crawler, no ``MSCK REPAIR``, no partition writes from the
+function. Per segment:
+
+* time: a part with one directive (``hour=%H``) is an ``integer`` with fixed digits, one with several
+  (``dt=%Y-%m-%d``) a ``date`` in the equivalent Java format;
+* the Kafka partition: an ``integer`` from 0 to ``kafka_partitions`` - 1;
+* a key bucket: an ``enum`` of the buckets and the NULL partition (records without a key);
+* a field, a header or the key's value: ``injected`` (values cannot be known in advance; a query names them in an
+  equality, e.g. ``WHERE country = 'DE'``, and ``'__HIVE_DEFAULT_PARTITION__'`` for the NULL partition).
 
 Built on aws-cdk-lib's own Glue L2 (``glue.Database``, ``glue.S3Table``, ``PartitionProjectionConfiguration``).
 One escape hatch: the L2 cannot set SerDe parameters, and AvroSerDe reads ``avro.schema.literal`` there (it is
@@ -24,16 +33,16 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 import infra  # noqa: F401  (puts functions/archiver on sys.path)
-from archiver.partitioning import encode_topic
-from archiver.settings import DEFAULT_TIME_PATTERN
+from archiver.encoding import load_envelope_schema
+from archiver.layout import DEFAULT_TIME_PATTERN, KeySegment, PartitionSegment, Segment, TimeSegment
+from archiver.partitioning import NULL_PARTITION, encode_topic
 from archiver.values.archive_schema import typed_archive_schema
-from infra.config import table_name_for
+from infra.glue_names import column_name, table_name_for, time_columns
 
 AvroSchema = Mapping[str, Any] | Sequence[Any] | str
 
-# Integer projection per single-directive segment: (column name when the segment has no "name=", min, max, digits).
-_INTEGER = {"%Y": ("year", 2000, 2099, 4), "%m": ("month", 1, 12, 2), "%d": ("day", 1, 31, 2)}
-_INTEGER |= {"%H": ("hour", 0, 23, 2), "%M": ("minute", 0, 59, 2)}
+# Integer projection per single-directive segment: (min, max, digits).
+_INTEGER = {"%Y": (2000, 2099, 4), "%m": (1, 12, 2), "%d": (1, 31, 2), "%H": (0, 23, 2), "%M": (0, 59, 2)}
 # strftime directive -> Java DateTimeFormatter pattern, and the step unit when it is the finest directive.
 _JAVA = {"%Y": "yyyy", "%m": "MM", "%d": "dd", "%H": "HH", "%M": "mm"}
 _UNITS = {
@@ -57,12 +66,19 @@ _FIRST_DAY = datetime(2000, 1, 1)
 
 
 @dataclass(frozen=True, kw_only=True)
-class TypedTopicTable:
-    """One typed topic: its name and the Avro schema its values are read with (reader schema or JSON schema)."""
+class TopicTable:
+    """One archived topic: its name and the Avro schema its values are read with (reader schema or JSON schema), or
+    None for a raw topic (the envelope's value bytes)."""
 
     topic: str
-    value_schema: AvroSchema
+    value_schema: AvroSchema | None = None
     table_name: str | None = None  # default: the topic, lower-cased, with anything but a-z 0-9 _ as "_"
+
+
+TypedTopicTable = TopicTable  # the name of earlier versions, when only typed topics had tables
+
+# The projection of a Kafka partition segment covers partitions 0 to this - 1 unless the stack says otherwise.
+DEFAULT_KAFKA_PARTITIONS = 64
 
 
 @dataclass(frozen=True)
@@ -72,7 +88,7 @@ class ProjectedColumn:
 
 
 class ArchiveCatalog(Construct):
-    """Glue database + one AvroSerDe table per typed topic over the time-partitioned archive.
+    """Glue database + one AvroSerDe table per archived topic, partition projection following the layout.
 
     Attributes: ``database``, ``tables`` (topic -> ``glue.S3Table``).
     """
@@ -85,22 +101,27 @@ class ArchiveCatalog(Construct):
         database_name: str,
         bucket: s3.IBucket,
         archive_prefix: str,
-        topics: Sequence[TypedTopicTable],
-        time_pattern: str = DEFAULT_TIME_PATTERN,
+        topics: Sequence[TopicTable],
+        segments: Sequence[Segment] = (TimeSegment(),),
+        kafka_partitions: int = DEFAULT_KAFKA_PARTITIONS,
     ) -> None:
         super().__init__(scope, construct_id)
-        columns, template = projection_for(time_pattern)
+        columns, template = projection_for_layout(segments, kafka_partitions=kafka_partitions)
         self.database = glue.Database(self, "Database", database_name=database_name)
         self.tables: dict[str, glue.S3Table] = {}
         for item in topics:
             location = f"{archive_prefix}{encode_topic(item.topic)}/"
-            literal = json.dumps(typed_archive_schema(_plain(item.value_schema)), separators=(",", ":"))
+            if item.value_schema is None:
+                schema, kind = load_envelope_schema(), "Raw"
+            else:
+                schema, kind = typed_archive_schema(_plain(item.value_schema)), "Typed"
+            literal = json.dumps(schema, separators=(",", ":"))
             table = glue.S3Table(
                 self,
                 f"Table-{item.topic}",
                 database=self.database,
                 table_name=item.table_name or table_name_for(item.topic),
-                description=f"Typed archive of Kafka topic {item.topic}",
+                description=f"{kind} archive of Kafka topic {item.topic}",
                 storage=glue.S3TableStorage.from_bucket(bucket),
                 s3_prefix=location,
                 data_format=glue.DataFormat.AVRO,
@@ -132,7 +153,32 @@ class ArchiveCatalog(Construct):
             self.tables[item.topic] = table
 
 
-def projection_for(time_pattern: str) -> tuple[list[ProjectedColumn], str]:
+def projection_for_layout(
+    segments: Sequence[Segment], *, kafka_partitions: int = DEFAULT_KAFKA_PARTITIONS
+) -> tuple[list[ProjectedColumn], str]:
+    """Partition columns with their projections, and the location template after ``<prefix><topic>/``."""
+    columns: list[ProjectedColumn] = []
+    parts: list[str] = []
+    for segment in segments:
+        if isinstance(segment, TimeSegment):
+            time_projected, template = projection_for(segment.pattern)
+            columns += time_projected
+            parts.append(template)
+            continue
+        name = column_name(segment.label)
+        if isinstance(segment, PartitionSegment):
+            projection = glue.PartitionProjectionConfiguration.integer(min=0, max=kafka_partitions - 1)
+        elif isinstance(segment, KeySegment) and segment.buckets is not None:
+            values = [*map(str, range(segment.buckets)), NULL_PARTITION]
+            projection = glue.PartitionProjectionConfiguration.enum(values=values)
+        else:
+            projection = glue.PartitionProjectionConfiguration.injected()
+        columns.append(ProjectedColumn(name=name, projection=projection))
+        parts.append(f"{segment.label}=${{{name}}}")
+    return columns, "/".join(parts)
+
+
+def projection_for(time_pattern: str = DEFAULT_TIME_PATTERN) -> tuple[list[ProjectedColumn], str]:
     """Partition columns with their projections, and the location template, for a validated time pattern.
 
     A segment that is one directive (``hour=%H`` or ``%H``) projects as an integer with fixed digits; a segment with
@@ -140,20 +186,19 @@ def projection_for(time_pattern: str) -> tuple[list[ProjectedColumn], str]:
     ``name=`` (else by its directive), and the template puts ``${column}`` where the value was.
     """
     columns: list[ProjectedColumn] = []
+    named = {part: (label, name) for part, label, name in time_columns(TimeSegment(pattern=time_pattern))}
     segments: list[str] = []
-    for index, segment in enumerate(time_pattern.split("/")):
-        label, sep, value = segment.rpartition("=")
-        directives = re.findall(r"%[YmdHM]", value)
-        if not directives:
-            segments.append(segment)  # a literal folder
+    for part in time_pattern.split("/"):
+        if part not in named:
+            segments.append(part)  # a literal folder
             continue
-        name = label.lower().replace("-", "_") if sep else None
+        label, name = named[part]
+        value = part[len(label) :]
+        directives = re.findall(r"%[YmdHM]", value)
         if len(directives) == 1 and value == directives[0]:
-            default_name, low, high, digits = _INTEGER[value]
-            name = name or default_name
+            low, high, digits = _INTEGER[value]
             projection = glue.PartitionProjectionConfiguration.integer(min=low, max=high, digits=digits)
         else:
-            name = name or f"part{index}"
             projection = glue.PartitionProjectionConfiguration.date(
                 format=_java_format(value),
                 min=_FIRST_DAY.strftime(value),
@@ -161,7 +206,7 @@ def projection_for(time_pattern: str) -> tuple[list[ProjectedColumn], str]:
                 step=glue.DateProjectionStep(interval=1, interval_unit=_UNITS[_finest(directives)]),
             )
         columns.append(ProjectedColumn(name=name, projection=projection))
-        segments.append(f"{label}{sep}${{{name}}}")
+        segments.append(f"{label}${{{name}}}")
     return columns, "/".join(segments)
 
 

@@ -33,17 +33,35 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic.fields import FieldInfo
 
+from archiver.decoding import MAX_OFFSET, MAX_PARTITION
 from archiver.errors import SettingsError
+from archiver.keys import MAX_KEY_BYTES, archive_name
+from archiver.layout import (
+    SEGMENT_KINDS,
+    FieldSegment,
+    HeaderSegment,
+    KeySegment,
+    LayoutError,
+    PartitionSegment,
+    TimeSegment,
+    segments_json,
+)
+from archiver.layout import Segment as LayoutSegment
+from archiver.partitioning import encode_topic, longest_path
 from archiver.settings import (
     DEFAULT_CODEC,
     DEFAULT_PREFIX,
     DEFAULT_TIME_PATTERN,
     ENV_NAMES,
+    UNREADABLE_STORAGE_CLASSES,
     Codec,
     Partitioner,
     Settings,
+    StorageClass,
 )
 from archiver.values.config import KAFKA_TOPIC_NAME, ValueFormats, canonical_value_formats
+from infra.glue_names import column_problems
+from infra.glue_names import table_name_for as table_name_for  # re-exported
 
 SourceKind = Literal["msk", "self-managed"]
 MskAuth = Literal["iam", "sasl-scram-512"]
@@ -86,8 +104,8 @@ MIN_MEMORY_MIB, MAX_MEMORY_MIB = 128, 10_240
 MAX_TIMEOUT_SECONDS = 900
 # S3 moves objects to the Standard-IA / One Zone-IA classes only after 30 days.
 MIN_IA_TRANSITION_DAYS = 30
-# Lambda allows 4 KB for all environment variables together; VALUE_FORMATS may use most of it, the rest (bucket,
-# queue URL, prefix, pattern, Powertools) stays well under 1 KB.
+# Lambda allows 4 KB for all environment variables together; VALUE_FORMATS, PARTITION_SEGMENTS and OBJECT_TAGS may
+# use most of it together, the rest (bucket, queue URL, prefix, pattern, Powertools) stays well under 1 KB.
 MAX_VALUE_FORMATS_BYTES = 3072
 # CloudWatch Logs accepts only these retention periods.
 LOG_RETENTION_DAYS = (
@@ -114,6 +132,9 @@ LOG_RETENTION_DAYS = (
     3288,
     3653,
 )
+# The catalog projects Kafka partition numbers 0..kafkaPartitions-1; more would make Athena plan that many locations
+# per other partition value of an unfiltered query.
+MAX_PROJECTED_KAFKA_PARTITIONS = 10_000
 # A merged object is one PUT, at most 5 GiB; and a worker holds one merge in memory.
 MAX_COMPACTION_TARGET_MIB = 5 * 1024
 
@@ -492,6 +513,9 @@ class EventSourceConfig(_Model):
 # --------------------------------------------------------------------------------------------------- archive
 
 
+PathSegment = FieldSegment | HeaderSegment | KeySegment | PartitionSegment | TimeSegment
+
+
 class ArchiveConfig(_Model):
     """Maps onto the function's ``archiver.settings.Settings`` (minus bucket and queue).
 
@@ -505,9 +529,27 @@ class ArchiveConfig(_Model):
     time_pattern: StrictStr = DEFAULT_TIME_PATTERN
     timezone: StrictStr = "UTC"
     partition_field: StrictStr | None = None
+    # The segments of partitioner "segments": the function's own segment types (archiver.layout), which check
+    # themselves as pydantic builds them.
+    partition_segments: tuple[Annotated[PathSegment, Field(discriminator="kind")], ...] | None = Field(
+        default=None, description="path segments in order"
+    )
     codec: Codec = DEFAULT_CODEC
+    storage_class: StorageClass = "STANDARD"
+    object_tags: dict[str, StrictStr] = Field(default_factory=dict, description="tag keys to values")
     value_formats: dict[str, Any] = Field(default_factory=dict, description="topic -> format settings")
     registry_auth_secret_kms_key_arn: StrictStr | None = _text(_KMS_KEY_ARN, "a KMS key ARN", default=None)
+
+    @field_validator("storage_class", mode="before")
+    @classmethod
+    def _readable_class(cls, value: Any) -> Any:
+        if value in UNREADABLE_STORAGE_CLASSES:
+            raise ValueError(
+                f"{value} {UNREADABLE_STORAGE_CLASSES[value]}: the archive would be unreadable to Athena, verify, "
+                "replay and compaction, and a retried batch could not check what an object holds; use a lifecycle "
+                "transition (bucket.lifecycle) to move old objects there"
+            )
+        return value
 
     @model_validator(mode="after")
     def _the_functions_rules(self) -> ArchiveConfig:
@@ -516,16 +558,21 @@ class ArchiveConfig(_Model):
             problems.append(
                 ("prefix", f"must not start with {ON_FAILURE_PREFIX!r}: Lambda writes on-failure records there")
             )
-        if self.value_formats:
-            size = len(canonical_value_formats(self.value_formats).encode())
-            if size > MAX_VALUE_FORMATS_BYTES:
-                problems.append(
-                    (
-                        "valueFormats",
-                        f"is {size} bytes as {ENV_NAMES['value_formats']}; Lambda allows 4 KB for all environment "
-                        f"variables together, so keep it under {MAX_VALUE_FORMATS_BYTES}",
-                    )
+        sizes = {
+            "valueFormats": len(canonical_value_formats(self.value_formats)) if self.value_formats else 0,
+            "partitionSegments": len(segments_json(self.partition_segments)) if self.partition_segments else 0,
+            "objectTags": len(_tags_json(self.object_tags).encode()) if self.object_tags else 0,
+        }
+        if sum(sizes.values()) > MAX_VALUE_FORMATS_BYTES:
+            largest = max(sizes, key=lambda name: sizes[name])
+            shown = ", ".join(f"{name} {size}" for name, size in sizes.items() if size)
+            problems.append(
+                (
+                    largest,
+                    f"makes the function's environment too large ({shown} bytes); Lambda allows 4 KB for all "
+                    f"environment variables together, so keep these three under {MAX_VALUE_FORMATS_BYTES} bytes",
                 )
+            )
         if not problems:
             try:
                 # The function's own validation, with literal stand-ins for the deploy-time bucket and queue.
@@ -548,9 +595,16 @@ class ArchiveConfig(_Model):
             time_pattern=self.time_pattern,
             timezone=self.timezone,
             partition_field=self.partition_field,
+            partition_segments=segments_json(self.partition_segments) if self.partition_segments is not None else None,
             codec=self.codec,
+            storage_class=self.storage_class,
+            object_tags=_tags_json(self.object_tags) if self.object_tags else None,
             value_formats=canonical_value_formats(self.value_formats) if self.value_formats else None,
         )
+
+    def segments(self) -> tuple[LayoutSegment, ...]:
+        """The layout's segments: ``partitionSegments``, or the preset ``partitioner`` names."""
+        return self.settings(bucket_name=_STAND_IN_BUCKET, dead_letter_queue_url=_STAND_IN_QUEUE_URL).segments
 
     def typed_topics(self) -> ValueFormats:
         """The parsed format of every typed (not ``raw``) topic, with its ``.avsc`` files loaded."""
@@ -564,24 +618,35 @@ _ARCHIVE_FIELDS = {
     "time_pattern": "timePattern",
     "timezone": "timezone",
     "partition_field": "partitionField",
+    "partition_segments": "partitionSegments",
     "codec": "codec",
+    "storage_class": "storageClass",
+    "object_tags": "objectTags",
     "value_formats": "valueFormats",
 }
+
+
+def _tags_json(tags: Mapping[str, str]) -> str:
+    return json.dumps(dict(tags), separators=(",", ":"), ensure_ascii=False)
 
 
 def _settings_problem(problem: str) -> tuple[str, str]:
     """A Settings problem, named once by its config field, environment variable names replaced by config names."""
     match = re.match(r"^[A-Z_]+ \((\w+)\) (.*)$", problem, re.DOTALL)
     name, message = (_ARCHIVE_FIELDS.get(match.group(1), ""), match.group(2)) if match else ("", problem)
+    item = re.match(r"^(\[\d+\][\w.]*): (.*)$", message, re.DOTALL)
+    if item:  # a problem of one segment: named by its path, e.g. partitionSegments[1].field
+        name, message = f"{name}{item.group(1)}", item.group(2)
     for attribute, field_name in _ARCHIVE_FIELDS.items():
         message = message.replace(ENV_NAMES[attribute], field_name)
     return name, message
 
 
 class CatalogConfig(_Model):
-    """A Glue database with one Athena table per typed topic (``infra.catalog.ArchiveCatalog``)."""
+    """A Glue database with one Athena table per archived topic (``infra.catalog.ArchiveCatalog``)."""
 
     database_name: StrictStr = _text(_DATABASE_NAME, "a Glue database name of 1-255 a-z 0-9 _ (Athena's rule)")
+    kafka_partitions: Annotated[StrictInt, Field(ge=1, le=MAX_PROJECTED_KAFKA_PARTITIONS)] = 64
 
 
 # --------------------------------------------------------------------------------------------------- bucket
@@ -912,6 +977,8 @@ def _across_sections(sections: Mapping[str, Any]) -> list[str]:
         )
     if archive is not None:
         problems += _typed_topic_problems(archive, sections["catalog"], event_source, region)
+    if archive is not None and event_source is not None:
+        problems += _key_length_problems(archive, event_source)
     return problems
 
 
@@ -943,13 +1010,6 @@ def _typed_topic_problems(
         )
     if not catalog:
         return problems
-    if archive.partitioner != "time":
-        problems.append(
-            "catalog: needs archive.partitioner 'time' (the tables' partition projection follows "
-            f"archive.timePattern); got {archive.partitioner!r}"
-        )
-    if not typed:
-        problems.append("catalog: needs at least one typed topic in archive.valueFormats (raw topics get no table)")
     for topic, topic_format in sorted(typed.items()):
         if topic_format.format != "json" and topic_format.reader_schema is None:
             problems.append(
@@ -958,7 +1018,7 @@ def _typed_topic_problems(
                 "use their schema)"
             )
     tables: dict[str, str] = {}
-    for topic in sorted(typed):
+    for topic in sorted(event_source.topics if event_source else typed):
         table = table_name_for(topic)
         if table in tables:
             problems.append(
@@ -966,12 +1026,28 @@ def _typed_topic_problems(
                 "rename one"
             )
         tables.setdefault(table, topic)
+    layout = "archive.partitionSegments" if archive.partitioner == "segments" else "archive.partitioner"
+    problems += [f"{layout}: {problem}" for problem in column_problems(archive.segments())]
     return problems
 
 
-def table_name_for(topic: str) -> str:
-    """The Glue table name of a topic (``infra.catalog`` names its tables with it): lower-cased, a-z 0-9 _ only."""
-    return re.sub(r"[^a-z0-9_]", "_", topic.lower())
+def _key_length_problems(archive: ArchiveConfig, event_source: EventSourceConfig) -> list[str]:
+    """Keys of every topic fit S3's 1024 bytes, whatever the records hold (each value segment is bounded)."""
+    segments = archive.segments()
+    path = longest_path(segments)
+    problems = []
+    for topic in event_source.topics:
+        topic_segment = encode_topic(topic)
+        # The longest name: a compacted object's (first and last offset) of a typed topic (a 16-digit fingerprint).
+        name = archive_name(topic_segment, MAX_PARTITION, MAX_OFFSET, MAX_OFFSET, "f" * 16)
+        longest = len(f"{archive.prefix}{topic_segment}/") + path + 1 + len(name)
+        if longest > MAX_KEY_BYTES:
+            field = "archive.partitionSegments" if archive.partitioner == "segments" else "archive.prefix"
+            problems.append(
+                f"{field}: keys of topic {topic!r} could be {longest} bytes long; S3 allows {MAX_KEY_BYTES} (shorten "
+                "the prefix, the labels or the time pattern, or use fewer segments)"
+            )
+    return problems
 
 
 def _region_of(arn: str) -> str:
@@ -989,8 +1065,8 @@ def _explain(error: ValidationError) -> list[str]:
     """pydantic's errors as this project's messages: the JSON path once, what is wrong, what is accepted."""
     problems: list[str] = []
     for item in error.errors(include_url=False):
-        loc = tuple(item["loc"])
-        if item["type"] == "value_error" and isinstance((item.get("ctx") or {}).get("error"), Problems):
+        loc = _without_tags(tuple(item["loc"]))
+        if item["type"] == "value_error" and isinstance((item.get("ctx") or {}).get("error"), Problems | LayoutError):
             base = _path(loc)
             for name, message in item["ctx"]["error"].items:
                 path = ".".join(part for part in (base, name) if part)
@@ -1001,6 +1077,15 @@ def _explain(error: ValidationError) -> list[str]:
             continue
         problems.append(f"{_path(loc) or '(top level)'}: {_message(item, loc)}")
     return list(dict.fromkeys(problems))  # a tags error per bad entry says the same thing
+
+
+def _without_tags(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The location without the discriminator pydantic puts after a segment's index (``[0].field.name``)."""
+    return tuple(
+        part
+        for index, part in enumerate(loc)
+        if not (index >= 2 and loc[index - 2] == "partitionSegments" and isinstance(loc[index - 1], int))
+    )
 
 
 def _path(loc: tuple[Any, ...]) -> str:
@@ -1046,6 +1131,8 @@ def _message(item: Any, loc: tuple[Any, ...]) -> str:
     if kind in ("model_type", "model_attributes_type", "dict_type"):
         what = "an object of " + hint if hint else "a JSON object"
         return f"must be {what}; got {got}"
+    if kind in ("union_tag_not_found", "union_tag_invalid"):  # a path segment without a known "kind"
+        return f"must have a 'kind', one of {', '.join(SEGMENT_KINDS)}; got {got}"
     if kind == "value_error":
         return str(item["ctx"]["error"])
     return f"{item['msg']}; got {got}"

@@ -158,13 +158,7 @@ class ArchiveMaintenance(NestedStack):
         )
         self._allow_list(self.planner, [self._prefix])
         self._allow_send(self.planner, queue)
-        events.Rule(
-            self,
-            "CompactionSchedule",
-            description="Plans the archive's compaction",
-            schedule=events.Schedule.expression(compaction.schedule),
-            targets=[targets.LambdaFunction(self.planner, retry_attempts=2)],
-        )
+        self._schedule("CompactionSchedule", "Plans the archive's compaction", compaction.schedule, self.planner)
 
         self.worker = self._function(
             "Worker",
@@ -174,7 +168,13 @@ class ArchiveMaintenance(NestedStack):
             timeout=WORKER_TIMEOUT,
         )
         self._allow_list(self.worker, [self._prefix])
-        self._allow_objects(self.worker, ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], [self._prefix])
+        # A merged object keeps the newest input's tags (archive_ops/compact.py): S3 reports an object's tag count and
+        # tags only to callers with s3:GetObjectTagging, and a PutObject with tags needs s3:PutObjectTagging.
+        self._allow_objects(
+            self.worker,
+            ["s3:GetObject", "s3:GetObjectTagging", "s3:PutObject", "s3:PutObjectTagging", "s3:DeleteObject"],
+            [self._prefix],
+        )
         self._allow_kms(self.worker, ["kms:Decrypt", "kms:GenerateDataKey"])
         self._allow_send(self.worker, queue)  # a group that needs another invocation is queued again
         self.worker.add_event_source(
@@ -249,13 +249,7 @@ class ArchiveMaintenance(NestedStack):
         self._allow_objects(self.auditor, ["s3:GetObject"], [self._prefix, DEAD_LETTER_PREFIX])
         self._allow_objects(self.auditor, ["s3:GetObject", "s3:PutObject"], [state])
         self._allow_kms(self.auditor, ["kms:Decrypt", "kms:GenerateDataKey"])
-        events.Rule(
-            self,
-            "AuditSchedule",
-            description="Audits the archive",
-            schedule=events.Schedule.expression(audit.schedule),
-            targets=[targets.LambdaFunction(self.auditor, retry_attempts=2)],
-        )
+        self._schedule("AuditSchedule", "Audits the archive", audit.schedule, self.auditor)
         runs = self._own_metric("AuditRuns", cw.Stats.SUM, period=Duration.hours(3))
         self._alarm(
             "AuditNotRunning",
@@ -310,9 +304,13 @@ class ArchiveMaintenance(NestedStack):
                         width=8,
                     ),
                     cw.GraphWidget(
-                        title="Audit: duplicates and pending compactions per topic",
+                        title="Audit: duplicates; pending compactions and small objects per topic",
                         left=[self._topic_metric("DuplicateOffsets", topic) for topic in topics],
-                        right=[self._topic_metric("PendingCompactions", topic) for topic in topics],
+                        right=[
+                            self._topic_metric(name, topic)
+                            for topic in topics
+                            for name in ("PendingCompactions", "SmallObjects")
+                        ],
                         width=8,
                     ),
                     cw.GraphWidget(
@@ -373,6 +371,16 @@ class ArchiveMaintenance(NestedStack):
             "python3.13 is the runtime the maintenance handlers, the shared engine and its wheels are built for.",
         )
         return function
+
+    def _schedule(self, construct_id: str, description: str, expression: str, function: lambda_.Function) -> None:
+        """An EventBridge rule that invokes ``function`` on ``expression`` (retried twice if the invoke fails)."""
+        events.Rule(
+            self,
+            construct_id,
+            description=description,
+            schedule=events.Schedule.expression(expression),
+            targets=[targets.LambdaFunction(function, retry_attempts=2)],
+        )
 
     def _queue(
         self,

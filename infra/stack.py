@@ -10,7 +10,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from archiver.settings import DEAD_LETTER_PREFIX
-from infra.catalog import ArchiveCatalog, TypedTopicTable
+from infra.catalog import ArchiveCatalog, TopicTable
 from infra.config import ON_FAILURE_PREFIX, AppConfig
 from infra.dead_letter import DeadLetterQueue
 from infra.function import METRICS_NAMESPACE, ArchiverFunction, log_retention
@@ -82,7 +82,12 @@ class ArchiverStack(Stack):
             asset_dir=asset_dir,
         )
         role = self.archiver.role
-        self.archive.grant_put(role, prefixes=[config.archive.prefix, DEAD_LETTER_PREFIX])
+        # Archive objects carry the configured tags; dead-letter payloads never do.
+        self.archive.grant_put(
+            role,
+            prefixes=[config.archive.prefix, DEAD_LETTER_PREFIX],
+            tagged_prefixes=[config.archive.prefix] if settings.tags else [],
+        )
         self.dead_letters.grant_send(role)
         # Typed topics: registry auth secrets and Glue registries (nothing for json topics or raw-only configs).
         grant_registry_reads(
@@ -91,18 +96,21 @@ class ArchiverStack(Stack):
 
         self.catalog: ArchiveCatalog | None = None
         if config.catalog is not None:
+            # A table for every archived topic: typed topics with their values' schema, raw ones with the envelope's.
             tables = []
-            for topic, topic_format in settings.typed_topics.items():
-                schema = topic_format.archive_value_schema
-                assert schema is not None, "parse_config requires a readerSchema (avro-*) or schema (json) with catalog"
-                tables.append(TypedTopicTable(topic=topic, value_schema=schema))
+            for topic in config.event_source.topics:
+                topic_format = settings.typed_topics.get(topic)
+                schema = None if topic_format is None else topic_format.archive_value_schema
+                assert topic_format is None or schema is not None, "parse_config requires a schema with catalog"
+                tables.append(TopicTable(topic=topic, value_schema=schema))
             self.catalog = ArchiveCatalog(
                 self,
                 "Catalog",
                 database_name=config.catalog.database_name,
                 bucket=self.archive.bucket,
                 archive_prefix=config.archive.prefix,
-                time_pattern=config.archive.time_pattern,
+                segments=settings.segments,
+                kafka_partitions=config.catalog.kafka_partitions,
                 topics=tables,
             )
 

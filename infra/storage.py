@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -80,10 +82,15 @@ class ArchiveBucket(Construct):
                 "writes here, and CloudTrail data events are the audit trail of choice for object-level access.",
             )
 
-    def grant_put(self, role: iam.Role, *, prefixes: list[str]) -> None:
-        """Allow PutObject under ``prefixes`` only (and the KMS data key a put needs)."""
+    def grant_put(self, role: iam.Role, *, prefixes: list[str], tagged_prefixes: Sequence[str] = ()) -> None:
+        """Allow PutObject under ``prefixes`` only (and the KMS data key a put needs). Under ``tagged_prefixes`` (some
+        of ``prefixes``) PutObject may set tags, which S3 authorizes as s3:PutObjectTagging too (S3 API reference,
+        PutObject, "x-amz-tagging")."""
         arns = [self.bucket.arn_for_objects(f"{prefix}*") for prefix in prefixes]
         role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:PutObject"], resources=arns))
+        if tagged_prefixes:
+            tagged = [self.bucket.arn_for_objects(f"{prefix}*") for prefix in tagged_prefixes]
+            role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:PutObjectTagging"], resources=tagged))
         acknowledge_wildcard_resources(
             role,
             arns,

@@ -5,8 +5,10 @@
 3. deploys the project's CDK stack to LocalStack with cdklocal (no Kafka event-source mapping: LocalStack has none);
 4. produces a sample stream of orders across 3 partitions, with tombstones and a few poison records;
 5. runs the event-source-mapping emulator, which invokes the function deployed in LocalStack, until all is archived;
-6. prints the S3 layout, a few decoded records, the DLQ contents, the function's metrics and the completeness audit;
-7. stops what it started, unless ``--keep`` (or KEEP=1 with make).
+6. prints the S3 layout, a few decoded records, the DLQ contents and the function's metrics;
+7. runs the compaction and the audit the stack deploys (inside LocalStack, as their schedules would) and prints what
+   they did and found, then the completeness audit against the broker;
+8. stops what it started, unless ``--keep`` (or KEEP=1 with make).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import fastavro
 
 from archive_ops import verify
 from archive_ops.archive_index import list_objects
-from local import aws, config, deploy, produce, stack
+from local import aws, config, deploy, maintenance, produce, stack
 
 
 def heading(text: str) -> None:
@@ -35,7 +37,9 @@ def heading(text: str) -> None:
 
 def run_emulator(instance: str, poison: bool) -> dict[str, Any]:
     """``python -m local.esm`` as its own process (as a user would run it); its JSON progress lines, condensed."""
+    # Batches of 60 records, as a busy topic's invocations would be: many small objects for compaction to merge.
     cmd = [sys.executable, "-m", "local.esm", "--instance", instance, "--until-idle", "3", "--progress-interval", "2"]
+    cmd += ["--batch-size", "60"]
     if poison:
         cmd.append("--poison-header")
     process = subprocess.Popen(cmd, cwd=config.ROOT, stdout=subprocess.PIPE, text=True)  # noqa: S603
@@ -146,6 +150,35 @@ def show_metrics(cloudwatch: Any, service: str) -> None:
     print("  CloudWatch (LocalStack), namespace KafkaS3Archiver: " + ", ".join(values))
 
 
+def show_maintenance(
+    clients: Any, endpoints: config.Endpoints, outputs: dict[str, Any], topic: str, objects_before: int
+) -> None:
+    """Compaction (planner -> SQS -> workers) and the audit's figures for ``topic``."""
+    lambda_client = clients.client("lambda", endpoints)
+    planned, keys = maintenance.compact(
+        lambda_client=lambda_client,
+        sqs=clients.client("sqs", endpoints),
+        s3=clients.client("s3", endpoints),
+        outputs=outputs,
+        topic=topic,
+    )
+    print(
+        f"  compaction: the planner queued {planned['groupsQueued']} group(s); the workers merged "
+        f"{objects_before} objects into {len(keys)}:"
+    )
+    for key in keys:
+        print(f"    s3://{outputs['bucket']}/{key}")
+    findings = maintenance.audit(lambda_client=lambda_client, outputs=outputs)
+    figures = findings["topics"].get(topic, {})
+    shown = ("ArchivedRecords", "GapOffsets", "DuplicateOffsets", "ConflictOffsets", "PendingCompactions")
+    print(
+        "  audit (from S3 alone, published as metrics per topic): "
+        + ", ".join(f"{n} {figures.get(n, 0):g}" for n in shown)
+    )
+    if "FreshnessSeconds" in figures:
+        print(f"  freshness: the newest archived record is {figures['FreshnessSeconds']:.0f} s old")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m local.demo", description=__doc__.split("\n\n")[0])
     p.add_argument(
@@ -161,24 +194,24 @@ def main(argv: list[str] | None = None) -> int:
     instance = args.instance or stack.default_instance()
     was_running = stack.load_state(instance) is not None and stack.status(instance).get("running", False)
     try:
-        heading("1/6 install the local stack (.local/)")
+        heading("1/7 install the local stack (.local/)")
         stack.install(
             kafka=not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"), localstack=not os.environ.get("AWS_ENDPOINT_URL")
         )
         print("  ready: LocalStack + the host Lambda executor, the Lambda runtime (boto3), the Tansu broker")
-        heading("2/6 start the Kafka-protocol broker and LocalStack on 127.0.0.1")
+        heading("2/7 start the Kafka-protocol broker and LocalStack on 127.0.0.1")
         state = stack.up(instance)
-        heading("3/6 deploy the CDK stack to LocalStack (cdklocal, -c withEventSource=false)")
+        heading("3/7 deploy the CDK stack to LocalStack (cdklocal, -c withEventSource=false)")
         outputs = deploy.deploy(instance)
         endpoints = state.endpoints
-        heading("4/6 produce a sample stream: orders across 3 partitions, with tombstones and poison records")
+        heading("4/7 produce a sample stream: orders across 3 partitions, with tombstones and poison records")
         topic = outputs["event_source"]["topics"][0]
         produced = produce.produce_orders(endpoints.kafka_bootstrap, topic, count=args.count, partitions=3)
         kinds = Counter(item.kind for item in produced)
         print(f"  produced {len(produced)} records to {topic}: {dict(kinds)}")
-        heading("5/6 run the event-source-mapping emulator (invokes the function deployed in LocalStack)")
+        heading("5/7 run the event-source-mapping emulator (invokes the function deployed in LocalStack)")
         run_emulator(instance, poison=True)
-        heading("6/6 results")
+        heading("6/7 results")
         s3, sqs = aws.client("s3", endpoints), aws.client("sqs", endpoints)
         print("S3 layout:")
         keys = show_layout(s3, outputs["bucket"])
@@ -195,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
             f"  dashboard: {outputs['dashboard']} (aws cloudwatch get-dashboard --endpoint-url {endpoints.aws_endpoint}"
             f" --dashboard-name {outputs['dashboard']})"
         )
+        heading("7/7 the deployed compaction and audit, run in LocalStack as their schedules would")
+        show_maintenance(aws, endpoints, outputs, topic, len([key for key in keys if key.endswith(".avro")]))
         print("Completeness (kafka-s3-archiver verify --expect high):")
         result = verify.audit(
             s3=s3,

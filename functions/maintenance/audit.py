@@ -2,8 +2,8 @@
 topic.
 
 Metrics (namespace of the archiver, dimensions ``service`` and ``topic``): GapOffsets, DuplicateOffsets,
-ConflictOffsets, PendingCompactions, RedundantObjects, FreshnessSeconds, ArchivedRecords; plus AuditRuns and
-AuditIncomplete (dimension ``service``) so a stopped audit is itself visible.
+ConflictOffsets, PendingCompactions, RedundantObjects, SmallObjects, FreshnessSeconds, ArchivedRecords; plus
+AuditRuns and AuditIncomplete (dimension ``service``) so a stopped audit is itself visible.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         settings.archive_prefix,
         state_prefix=settings.audit_state_prefix,
         compaction_age=settings.min_age,
+        small_object_bytes=settings.target_bytes,
         settle_age=settings.audit_settle_age,
         seconds_left=lambda: seconds_left(context),
         log=logger.info,

@@ -24,8 +24,7 @@ import fastavro
 import pytest
 
 from archive_ops import verify
-from archive_ops.archive_index import parse_key
-from local import aws, config, deploy, faults, produce, stack
+from local import aws, config, deploy, faults, maintenance, produce, stack
 from local.esm import events
 from local.faults import FaultProxy
 
@@ -329,26 +328,15 @@ def fault_proxy(local_stack: Deployed) -> Iterator[FaultProxy]:
 
 def invoke_function(deployed: Deployed, function: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
     """Invoke a deployed function by name with a JSON payload; its JSON result (it must not fail)."""
-    response = deployed.client("lambda").invoke(FunctionName=function, Payload=json.dumps(payload or {}).encode())
-    body = json.loads(response["Payload"].read())
-    assert "FunctionError" not in response, body
-    assert isinstance(body, dict)
-    return body
+    return maintenance.invoke(deployed.client("lambda"), function, payload)
 
 
-def wait_until_compacted(deployed: Deployed, topic: str, timeout: float = 180) -> list[str]:
-    """Until the work queue is drained and every object of ``topic`` has a compacted (range) name."""
-    sqs = deployed.client("sqs")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        attributes = sqs.get_queue_attributes(
-            QueueUrl=deployed.outputs["compaction_queue_url"],
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        waiting = sum(int(value) for value in attributes.values())
-        keys = object_keys(deployed, topic)
-        refs = [parse_key(key) for key in keys]
-        if not waiting and refs and all(ref is not None and ref.last_offset is not None for ref in refs):
-            return keys
-        time.sleep(1)
-    pytest.fail(f"compaction did not finish in {timeout} s: queue {attributes}, keys {object_keys(deployed, topic)}")
+def run_compaction(deployed: Deployed, topic: str) -> tuple[dict[str, Any], list[str]]:
+    """The deployed planner, then its workers until every object of ``topic`` has a compacted name."""
+    return maintenance.compact(
+        lambda_client=deployed.client("lambda"),
+        sqs=deployed.client("sqs"),
+        s3=deployed.client("s3"),
+        outputs=deployed.outputs,
+        topic=topic,
+    )

@@ -15,7 +15,7 @@ import pytest
 from archive_ops.archive_index import list_archive, parse_key, read_envelopes
 from archiver.decoding import to_event_record
 from local import produce
-from tests.e2e.conftest import Deployed, audit, invoke_function, run_emulator, wait_until_compacted
+from tests.e2e.conftest import Deployed, audit, invoke_function, run_compaction, run_emulator
 
 pytestmark = pytest.mark.e2e
 
@@ -45,9 +45,8 @@ def test_deployed_compaction_and_audit_converge_the_archive(local_stack: Deploye
     assert before["complete"]
     assert before["duplicateCount"] > 0
 
-    planned = invoke_function(local_stack, local_stack.outputs["compaction_planner"])
+    planned, keys = run_compaction(local_stack, topic)
     assert planned["groupsQueued"] >= 2
-    keys = wait_until_compacted(local_stack, topic)
 
     # One object per partition (everything fits the target size), every offset once.
     assert sorted(ref.partition for ref in map(parse_key, keys) if ref is not None) == [0, 1]

@@ -17,7 +17,7 @@ import pytest
 
 from archive_ops.archive_index import parse_key
 from local.soak import FAULT_KINDS, SoakConfig, SoakResult, Target, run_soak
-from tests.e2e.conftest import INSTANCE, Deployed, audit, invoke_function, wait_until_compacted
+from tests.e2e.conftest import INSTANCE, Deployed, audit, invoke_function, run_compaction
 
 pytestmark = pytest.mark.e2e
 
@@ -72,9 +72,8 @@ def test_after_the_soak_the_deployed_compaction_and_audit_leave_every_offset_exa
     """The end state: the compaction and the audit the stack deploys, invoked in LocalStack as their schedules
     would, turn the soaked archive into one where every offset is held once, nothing is lost and nothing conflicts,
     and every window is compacted."""
-    planned = invoke_function(local_stack, local_stack.outputs["compaction_planner"])
+    planned, keys = run_compaction(local_stack, soak.topic)
     assert planned["groupsQueued"] >= 1, soak.summary()
-    keys = wait_until_compacted(local_stack, soak.topic)
     assert all(ref is not None and ref.last_offset is not None for ref in map(parse_key, keys))
 
     after = audit(local_stack, soak.topic)

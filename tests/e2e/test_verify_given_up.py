@@ -54,7 +54,7 @@ def test_a_given_up_batch_is_not_archived_only_in_kafka_and_never_complete(aws: 
     assert "NOT ARCHIVED, ONLY IN KAFKA 10-19" in summary
     assert "kafka-s3-archiver backfill" in summary
     assert "COMPLETE:" not in summary.replace("INCOMPLETE:", "")
-    assert "10 not archived (only in Kafka)" in summary.splitlines()[-1]
+    assert "10 offset(s) not archived, only in Kafka" in summary.splitlines()[-1]
 
 
 def test_given_up_records_the_function_archived_anyway_are_not_flagged(aws: FakeAws) -> None:

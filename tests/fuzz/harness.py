@@ -41,7 +41,18 @@ from tests.typed.conftest import running_registry
 from tests.typed.schemas import ORDER_V1
 from tests.unit.aws_fakes import LimitedS3, LimitedSqs
 
-PARTITIONERS = ("default", "time", "field")
+PARTITIONERS = ("default", "time", "field", "segments")
+# Every segment kind that reads hostile input (nested fields, headers, keys, their buckets), composed.
+SEGMENTS = json.dumps(
+    [
+        {"kind": "field", "field": "customer.country", "name": "country"},
+        {"kind": "header", "header": "trace"},
+        {"kind": "key"},
+        {"kind": "key", "buckets": 7},
+        {"kind": "partition", "name": "p"},
+        {"kind": "time", "pattern": "h=%H", "timezone": "Asia/Kolkata"},
+    ]
+)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MILLISECOND = timedelta(milliseconds=1)
 TYPED_TOPICS = (TYPED_JSON, TYPED_CHAIN, TYPED_CONFLUENT)
@@ -105,6 +116,7 @@ class Harness:
                     dead_letter_queue_url=self.sqs.queue_url,
                     partitioner=cast("Partitioner", partitioner),
                     partition_field="country" if partitioner == "field" else None,
+                    partition_segments=SEGMENTS if partitioner == "segments" else None,
                     codec=cast("Codec", codec),
                     value_formats=json.dumps(formats),
                     value_schemas_dir=str(schemas_dir),

@@ -38,6 +38,7 @@ EXAMPLES = {
     "self-managed": CONFIG_DIR / "self-managed.example.json",
     "local": CONFIG_DIR / "local.json",
     "typed": CONFIG_DIR / "typed.example.json",
+    "layouts": CONFIG_DIR / "layouts.example.json",
 }
 
 

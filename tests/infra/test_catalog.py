@@ -10,6 +10,7 @@ import pytest
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Template
 
+from archiver.layout import TimeSegment
 from archiver.values.archive_schema import typed_archive_schema
 from infra.catalog import ArchiveCatalog, TypedTopicTable, hive_type, projection_for
 from tests.typed.schemas import ORDER_V2
@@ -75,7 +76,9 @@ def test_one_avro_table_per_typed_topic_with_hourly_projection() -> None:
 
 
 def test_a_date_segment_projects_as_a_date() -> None:
-    template = synth(topics=[TypedTopicTable(topic="t", value_schema="long")], time_pattern="dt=%Y-%m-%d/%H")
+    template = synth(
+        topics=[TypedTopicTable(topic="t", value_schema="long")], segments=[TimeSegment(pattern="dt=%Y-%m-%d/%H")]
+    )
 
     parameters = tables(template)["t"]["Parameters"]
     assert parameters["storage.location.template"] == "s3://my-archive/topics/t/dt=${dt}/${hour}"

@@ -24,6 +24,7 @@ RUNS = {
     "self-managed": ["-c", "config=config/self-managed.example.json"],
     "local": ["-c", "config=config/local.json", "-c", "withEventSource=false"],
     "typed": ["-c", "config=config/typed.example.json"],
+    "layouts": ["-c", "config=config/layouts.example.json"],
 }
 
 
@@ -74,7 +75,8 @@ def test_cdk_cli_synthesizes_every_example(tmp_path: Path) -> None:
     assert count("self-managed", "AWS::Lambda::EventSourceMapping") == 1
     assert count("local", "AWS::Lambda::EventSourceMapping") == 0
     assert count("typed", "AWS::Lambda::EventSourceMapping") == 4
-    assert count("typed", "AWS::Glue::Table") == 3
+    assert count("typed", "AWS::Glue::Table") == 4  # every topic, the raw one too
+    assert count("layouts", "AWS::Glue::Table") == 2
     assert count("msk", "AWS::Glue::Table") == 0
     for name in RUNS:
         assert count(name, "AWS::Lambda::Function") == 1

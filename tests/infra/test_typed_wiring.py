@@ -149,7 +149,7 @@ def test_catalog_has_a_table_per_typed_topic_over_the_created_bucket(typed: Synt
     (database,) = typed.resources("AWS::Glue::Database").values()
     assert database["Properties"]["DatabaseInput"]["Name"] == "kafka_archive"
     found = tables(typed.template)
-    assert sorted(found) == ["clicks", "orders", "payments"], "raw topics get no table"
+    assert sorted(found) == ["audit", "clicks", "orders", "payments"], "every topic has a table"
     bucket_id = next(iter(typed.resources("AWS::S3::Bucket")))
     for topic, schema in (("orders", "orders.avsc"), ("payments", "payments.avsc"), ("clicks", "clicks.avsc")):
         table = found[topic]
@@ -193,7 +193,6 @@ def test_table_names_are_lower_case_a_z_0_9_and_underscores() -> None:
 @pytest.mark.parametrize(
     ("changes", "fragments"),
     [
-        ({"archive.partitioner": None}, ("catalog", "needs archive.partitioner 'time'", "got 'default'")),
         (
             {"archive.valueFormats.clicks.readerSchema": None},
             ("archive.valueFormats.clicks.readerSchema", "is required with catalog", "'avro-glue'"),
@@ -233,8 +232,15 @@ def test_table_names_are_lower_case_a_z_0_9_and_underscores() -> None:
             ("archive.valueFormats.payments.registryAuthSecretArn", "is in us-east-1 but region is eu-west-1"),
         ),
         (
-            {"archive.valueFormats": {"audit": {"format": "raw"}}},
-            ("catalog", "needs at least one typed topic"),
+            {
+                "archive.partitioner": "segments",
+                "archive.timePattern": None,
+                "archive.partitionSegments": [
+                    {"kind": "field", "field": "a", "name": "Country"},
+                    {"kind": "field", "field": "b", "name": "country"},
+                ],
+            },
+            ("archive.partitionSegments", "share the Glue partition column 'country'"),
         ),
         ({"catalog.databaseName": "Kafka-Archive"}, ("catalog.databaseName", "a-z 0-9 _")),
         ({"catalog": {}}, ("catalog.databaseName", "is required")),
@@ -278,8 +284,7 @@ def test_every_typed_problem_is_reported_at_once() -> None:
         },
     )
     problems = problems_of(data)
-    assert len(problems) == 3, problems
-    assert_problem(problems, "catalog", "partitioner 'time'")
+    assert len(problems) == 2, problems  # the catalog follows any layout (the default partitioner's too)
     assert_problem(problems, "archive.valueFormats.clicks.readerSchema", "required with catalog")
     assert_problem(problems, "catalog.databaseName", "Glue database name")
 

@@ -43,6 +43,7 @@ def test_a_complete_archive_with_dead_letters_has_no_gap(aws: FakeAws) -> None:
     assert (p0.archived_records, p0.dead_lettered_records, p0.first_offset, p0.last_offset) == (101, 2, 0, 102)
     assert (p0.gaps, p0.duplicate_offsets, p0.conflicts) == ([], 0, [])
     assert p0.pending_compactions == 6  # every object the function wrote, compaction has not seen any
+    assert p0.small_objects == 6  # all under the default 128 MiB target
     newest = max(varied_record("orders", 0, offset)["timestamp"] for offset in range(103))
     assert p0.newest_timestamp == newest
     assert p0.freshness_seconds == pytest.approx(now.timestamp() - newest / 1000)

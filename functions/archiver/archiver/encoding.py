@@ -134,37 +134,25 @@ def canonical_header(container: bytes) -> bytes:
     objects written by different containers (their headers would differ).
     """
     position = len(_MAGIC)
-    count, position = _read_long(container, position)
+    count, position = decode_long(container, position)
     entries = []
     for _ in range(count):  # fastavro writes the metadata as one map block with a positive count
-        name_length, position = _read_long(container, position)
+        name_length, position = decode_long(container, position)
         name = container[position : position + name_length]
         position += name_length
-        value_length, position = _read_long(container, position)
+        value_length, position = decode_long(container, position)
         value = container[position : position + value_length]
         position += value_length
         if name == b"avro.schema":
             value = json.dumps(json.loads(value), sort_keys=True).encode("utf-8")
         entries.append(encode_long(len(name)) + name + encode_long(len(value)) + value)
-    end, position = _read_long(container, position)
+    end, position = decode_long(container, position)
     if container[: len(_MAGIC)] != _MAGIC or count < 1 or end != 0:
         raise ValueError("not a container header as fastavro writes it")
     return b"".join([_MAGIC, encode_long(count), *entries, encode_long(0), container[position:]])
 
 
 _MAGIC = b"Obj\x01"
-
-
-def _read_long(data: bytes, position: int) -> tuple[int, int]:
-    """An Avro long at ``position``, and the position after it."""
-    shift = result = 0
-    while True:
-        byte = data[position]
-        position += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return (result >> 1) ^ -(result & 1), position
-        shift += 7
 
 
 def _blocks(records: Sequence[Envelope]) -> Iterator[tuple[int, bytes]]:

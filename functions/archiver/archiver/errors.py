@@ -66,6 +66,13 @@ class UnknownSchemaError(RecordError):
     reason = "unknown-schema"
 
 
+class PartitionValueError(RecordError):
+    """A value a path segment needs is there but cannot be read as what the segment needs (a time field that holds
+    neither epoch milliseconds nor ISO-8601). Absent values go to the NULL partition instead (archiver.partitioning)."""
+
+    reason = "unpartitionable-record"
+
+
 class ObjectKeyError(ArchiverError):
     """An object key would be invalid for S3 (too long). A configuration problem, so it raises."""
 

@@ -109,7 +109,13 @@ class Archiver:
         self._partition_path = build_partitioner(settings)
         # One pool of request threads for the container's lifetime, shared by the object and dead-letter writes.
         self._pool = RequestPool(parallel or parallel_requests())
-        self._writer = ArchiveWriter(s3_client, settings.archive_bucket, pool=self._pool)
+        self._writer = ArchiveWriter(
+            s3_client,
+            settings.archive_bucket,
+            pool=self._pool,
+            storage_class=settings.storage_class,
+            tags=settings.tags,
+        )
         self._dead_letters = DeadLetterQueue(
             sqs_client,
             s3_client,

@@ -6,39 +6,68 @@ calls ``to_env()`` to produce the function's environment. One source of truth, v
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, cast, get_args
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from archiver.errors import SettingsError
+from archiver.layout import (
+    DEFAULT_TIME_PATTERN,
+    MAX_TIME_PATTERN_LENGTH,
+    TIME_DIRECTIVES,
+    Segment,
+    field_path_problem,
+    parse_segments,
+    preset,
+    time_pattern_problem,
+    time_zone_problem,
+)
 from archiver.values.config import ValueFormats, parse_value_formats
 
-Partitioner = Literal["default", "time", "field"]
+# "default", "time" and "field" are presets of the composed layout; "segments" is PARTITION_SEGMENTS (layout.py).
+Partitioner = Literal["default", "time", "field", "segments"]
 Codec = Literal["null", "deflate", "snappy", "zstandard"]
+# The classes a PutObject may name whose objects every reader (Athena, verify, replay, compaction, the function's
+# own retry check) can GET at once. GLACIER and DEEP_ARCHIVE need a restore before a GET (the archive would be
+# unreadable to all of them, and a retried batch could not check what an object holds); REDUCED_REDUNDANCY is
+# deprecated by AWS; EXPRESS_ONEZONE, OUTPOSTS, SNOW and FSX_OPENZFS are not classes of a general purpose bucket.
+StorageClass = Literal["STANDARD", "INTELLIGENT_TIERING", "STANDARD_IA", "ONEZONE_IA", "GLACIER_IR"]
 
 PARTITIONERS: tuple[str, ...] = get_args(Partitioner)
 CODECS: tuple[str, ...] = get_args(Codec)
+STORAGE_CLASSES: tuple[str, ...] = get_args(StorageClass)
+UNREADABLE_STORAGE_CLASSES = {
+    "GLACIER": "needs a restore before any GET",
+    "DEEP_ARCHIVE": "needs a restore (up to 48 hours) before any GET",
+    "REDUCED_REDUNDANCY": "is deprecated by AWS and costs more than STANDARD",
+    "EXPRESS_ONEZONE": "is for directory buckets only",
+    "OUTPOSTS": "is for S3 on Outposts only",
+    "SNOW": "is for Snow devices only",
+    "FSX_OPENZFS": "is for FSx access points only",
+}
+# S3 object tags (S3 user guide, "Categorizing your objects using tags"): at most 10 per object, keys of 1-128 and
+# values of 0-256 Unicode characters (counted in UTF-16, as S3 stores them), of letters, digits, spaces and
+# + - = . _ : / @; keys starting with "aws:" are reserved.
+MAX_OBJECT_TAGS = 10
+MAX_TAG_KEY_LENGTH = 128
+MAX_TAG_VALUE_LENGTH = 256
 
 # Measured in bench/ (docs/benchmarks.md) on JSON values of 100 B to 10 KB: with zstandard the archive stores
 # 0.21-0.29 of the payload and the handler runs within 10-16% of its speed with snappy, which stores 0.32-0.46.
 # deflate stores up to 11% less (at 10 KB; 3% more at 100 B) but makes the whole handler 1.4-4 times slower.
 DEFAULT_CODEC: Codec = "zstandard"
 DEFAULT_PREFIX = "topics/"
-DEFAULT_TIME_PATTERN = "year=%Y/month=%m/day=%d/hour=%H"
 DEAD_LETTER_PREFIX = "dead-letter/"
-
-# strftime directives that yield only digits, so a pattern can never produce an unsafe path.
-TIME_DIRECTIVES = ("%Y", "%m", "%d", "%H", "%M")
 MAX_PREFIX_LENGTH = 256
-MAX_TIME_PATTERN_LENGTH = 64
-MAX_FIELD_NAME_LENGTH = 64
+
+__all__ = ["DEFAULT_TIME_PATTERN", "MAX_TIME_PATTERN_LENGTH", "TIME_DIRECTIVES"]  # re-exported from archiver.layout
 
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _SAFE_PREFIX = re.compile(r"^([A-Za-z0-9_.=-]+/)*$")
-_FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_PATTERN_LITERAL = re.compile(r"^[A-Za-z0-9_=/-]*$")
+_TAG_TEXT = re.compile(r"^[\w +\-=.:/@]*$")  # \w: Unicode letters, digits and _
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,25 +81,56 @@ class Settings:
     time_pattern: str = DEFAULT_TIME_PATTERN
     timezone: str = "UTC"
     partition_field: str | None = None
+    # partitioner "segments": the composed layout as JSON text (archiver.layout.parse_segments).
+    partition_segments: str | None = None
     codec: Codec = DEFAULT_CODEC
+    # Every archive object is put with this storage class and these tags (a JSON object of strings, or None).
+    storage_class: StorageClass = "STANDARD"
+    object_tags: str | None = None
     # Typed archives (docs/typed-archives.md): per-topic value formats as JSON text, and where their .avsc live.
     value_formats: str | None = None
     value_schemas_dir: str | None = None
     _zone: ZoneInfo = field(init=False, repr=False, compare=False)
     _value_formats: ValueFormats = field(init=False, repr=False, compare=False)
+    _segments: tuple[Segment, ...] = field(init=False, repr=False, compare=False)
+    _tags: dict[str, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Parsed once: it reads and parses every .avsc file the formats name.
         value_formats, format_problems = parse_value_formats(self.value_formats, self.value_schemas_dir)
-        problems = _problems(self, format_problems)
+        segments: tuple[Segment, ...] = ()
+        segment_problems: list[str] = []
+        if self.partition_segments is not None:
+            segments, segment_problems = parse_segments(self.partition_segments)
+        tags, tag_problems = parse_object_tags(self.object_tags)
+        problems = _problems(self, format_problems, segment_problems, tag_problems)
         if problems:
             raise SettingsError(problems)
+        if self.partitioner != "segments":
+            segments = preset(
+                self.partitioner,
+                time_pattern=self.time_pattern,
+                timezone=self.timezone,
+                partition_field=self.partition_field,
+            )
         object.__setattr__(self, "_zone", ZoneInfo(self.timezone))
         object.__setattr__(self, "_value_formats", value_formats)
+        object.__setattr__(self, "_segments", segments)
+        object.__setattr__(self, "_tags", tags)
 
     @property
     def zone(self) -> ZoneInfo:
         return self._zone
+
+    @property
+    def segments(self) -> tuple[Segment, ...]:
+        """The partition path's segments after the topic: PARTITION_SEGMENTS, or the preset PARTITIONER names."""
+        return self._segments
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """The tags every archive object is put with (empty: none)."""
+        return dict(self._tags)
 
     @property
     def typed_topics(self) -> ValueFormats:
@@ -105,14 +165,19 @@ ENV_NAMES: dict[str, str] = {
     "time_pattern": "TIME_PARTITION_PATTERN",
     "timezone": "TIME_PARTITION_TIMEZONE",
     "partition_field": "PARTITION_FIELD",
+    "partition_segments": "PARTITION_SEGMENTS",
     "codec": "AVRO_CODEC",
+    "storage_class": "STORAGE_CLASS",
+    "object_tags": "OBJECT_TAGS",
     "value_formats": "VALUE_FORMATS",
     "value_schemas_dir": "VALUE_SCHEMAS_DIR",
 }
 REQUIRED_ENV = (ENV_NAMES["archive_bucket"], ENV_NAMES["dead_letter_queue_url"])
 
 
-def _problems(settings: Settings, value_format_problems: list[str]) -> list[str]:
+def _problems(
+    settings: Settings, value_format_problems: list[str], segment_problems: list[str], tag_problems: list[str]
+) -> list[str]:
     """Every problem with ``settings``, each naming the variable and what it accepts."""
     problems: list[str] = []
 
@@ -141,22 +206,89 @@ def _problems(settings: Settings, value_format_problems: list[str]) -> list[str]
     if settings.codec not in CODECS:
         bad("codec", f"must be one of {', '.join(CODECS)}; got {settings.codec!r}")
 
-    pattern_problem = _time_pattern_problem(settings.time_pattern)
+    pattern_problem = time_pattern_problem(settings.time_pattern)
     if pattern_problem:
         bad("time_pattern", pattern_problem)
-    try:
-        ZoneInfo(settings.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        bad("timezone", f"must be an IANA time zone such as 'UTC' or 'Europe/Berlin'; got {settings.timezone!r}")
+    timezone_problem = time_zone_problem(settings.timezone)
+    if timezone_problem:
+        bad("timezone", timezone_problem)
 
     name = settings.partition_field
     if settings.partitioner == "field" and not name:
         bad("partition_field", "is required when PARTITIONER is 'field'")
-    if name is not None and (len(name) > MAX_FIELD_NAME_LENGTH or not _FIELD_NAME.match(name)):
-        bad("partition_field", f"must be an identifier (A-Z a-z 0-9 _, at most {MAX_FIELD_NAME_LENGTH}); got {name!r}")
+    path_problem = field_path_problem(name) if name is not None else None
+    if path_problem:
+        bad("partition_field", path_problem)
+    problems += _segment_problems(settings, segment_problems)
+    storage_class = settings.storage_class
+    if storage_class not in STORAGE_CLASSES:
+        why = UNREADABLE_STORAGE_CLASSES.get(storage_class)
+        reason = f"{storage_class} {why}" if why else f"got {storage_class!r}"
+        bad("storage_class", f"must be one of {', '.join(STORAGE_CLASSES)}; {reason}")
+    for problem in tag_problems:
+        bad("object_tags", problem)
     for problem in value_format_problems:
         bad("value_formats", problem)
     return problems
+
+
+def _segment_problems(settings: Settings, segment_problems: list[str]) -> list[str]:
+    """PARTITION_SEGMENTS is the layout of the "segments" partitioner, and only of it."""
+    name = ENV_NAMES["partition_segments"]
+    if settings.partitioner != "segments":
+        if settings.partition_segments is not None:
+            return [f"{name} (partition_segments) only applies when PARTITIONER is 'segments'"]
+        return []
+    problems = [f"{name} (partition_segments) {problem}" for problem in segment_problems]
+    if settings.partition_segments is None:
+        problems.append(f"{name} (partition_segments) is required when PARTITIONER is 'segments'")
+    if settings.partition_field is not None:
+        problems.append(
+            f"{ENV_NAMES['partition_field']} (partition_field) only applies when PARTITIONER is 'field'; "
+            "with 'segments' use a field segment"
+        )
+    for attr, default in (("time_pattern", DEFAULT_TIME_PATTERN), ("timezone", "UTC")):
+        if getattr(settings, attr) != default:
+            problems.append(
+                f"{ENV_NAMES[attr]} ({attr}) only applies when PARTITIONER is 'time'; with 'segments' set the time "
+                "segment's own"
+            )
+    return problems
+
+
+def parse_object_tags(text: str | None) -> tuple[dict[str, str], list[str]]:
+    """``OBJECT_TAGS`` (a JSON object of strings) -> tags, and every problem S3 would reject."""
+    if text is None:
+        return {}, []
+    try:
+        tags = json.loads(text)
+    except ValueError as error:
+        return {}, [f"must be a JSON object of tag keys to values: {error}"]
+    if not isinstance(tags, dict):
+        return {}, [f"must be a JSON object of tag keys to values; got {type(tags).__name__}"]
+    return tags, object_tag_problems(tags)
+
+
+def object_tag_problems(tags: Mapping[str, object]) -> list[str]:
+    """What S3 would reject in these object tags (PutObject's ``Tagging``)."""
+    problems = []
+    if len(tags) > MAX_OBJECT_TAGS:
+        problems.append(f"has {len(tags)} tags; S3 allows at most {MAX_OBJECT_TAGS} per object")
+    allowed = "letters, digits, spaces and _ + - = . : / @"
+    for key, value in tags.items():
+        if not 1 <= _utf16_length(key) <= MAX_TAG_KEY_LENGTH or not _TAG_TEXT.match(key):
+            problems.append(f"key {key!r} must be 1-{MAX_TAG_KEY_LENGTH} characters of {allowed}")
+        elif key.lower().startswith("aws:"):
+            problems.append(f"key {key!r} must not start with 'aws:' (reserved by AWS)")
+        if not isinstance(value, str):
+            problems.append(f"value of {key!r} must be a string; got {value!r}")
+        elif _utf16_length(value) > MAX_TAG_VALUE_LENGTH or not _TAG_TEXT.match(value):
+            problems.append(f"value of {key!r} must be 0-{MAX_TAG_VALUE_LENGTH} characters of {allowed}")
+    return problems
+
+
+def _utf16_length(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
 
 
 def _is_deploy_time_reference(value: str) -> bool:
@@ -166,22 +298,3 @@ def _is_deploy_time_reference(value: str) -> bool:
 
 def _has_dot_segment(path: str) -> bool:
     return any(segment in (".", "..") for segment in path.split("/"))
-
-
-def _time_pattern_problem(pattern: str) -> str | None:
-    """Why ``pattern`` is not a safe time pattern, or None. Only digit-producing directives are allowed."""
-    allowed = ", ".join(TIME_DIRECTIVES)
-    literal = re.sub(r"%[A-Za-z%]", "", pattern)
-    directives = re.findall(r"%.?", pattern)
-    unknown = sorted({d for d in directives if d not in TIME_DIRECTIVES})
-    if not pattern or len(pattern) > MAX_TIME_PATTERN_LENGTH:
-        return f"must be 1-{MAX_TIME_PATTERN_LENGTH} characters; got {pattern!r}"
-    if unknown:
-        return f"may use only the directives {allowed}; got {', '.join(unknown)} in {pattern!r}"
-    if not directives:
-        return f"must contain at least one of {allowed}; got {pattern!r}"
-    if not _PATTERN_LITERAL.match(literal) or pattern.startswith("/") or pattern.endswith("/"):
-        return f"may contain only A-Z a-z 0-9 _ = - and inner '/' besides directives; got {pattern!r}"
-    if "//" in pattern or _has_dot_segment(pattern):
-        return f"must not contain empty or dot segments; got {pattern!r}"
-    return None

@@ -10,10 +10,11 @@ retry of a batch that was partly or wholly archived before (keys are named by th
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -46,11 +47,20 @@ class ArchiveObject:
 class ArchiveWriter:
     """Writes archive objects to one bucket with a boto3 S3 client the caller provides."""
 
-    def __init__(self, s3_client: Any, bucket: str, *, pool: RequestPool | None = None) -> None:
+    def __init__(
+        self,
+        s3_client: Any,
+        bucket: str,
+        *,
+        pool: RequestPool | None = None,
+        storage_class: str = "STANDARD",
+        tags: Mapping[str, str] | None = None,
+    ) -> None:
         self._s3 = s3_client
         self._bucket = bucket
         # Objects of one batch are independent: their PUTs run side by side (archiver.parallel).
         self._pool = pool or RequestPool(parallel_requests())
+        self._put_options = put_options(storage_class, tags or {})
 
     def create_all(self, objects: Sequence[ArchiveObject]) -> list[bool]:
         """Create every object whose key is free; per object, True if created, False if the key was taken.
@@ -77,6 +87,7 @@ class ArchiveWriter:
                         item.codec,
                         newest_timestamp=item.newest_timestamp,
                     ),
+                    **self._put_options,
                 )
                 return True
             except ClientError as error:
@@ -102,6 +113,17 @@ class ArchiveWriter:
         except Exception as error:  # any decoding failure: a foreign or damaged object
             # Not ours to judge or replace: fail the batch so a person looks, rather than guess what it holds.
             raise ArchiveWriteError(f"s3://{self._bucket}/{key} exists but is not a readable archive object") from error
+
+
+def put_options(storage_class: str, tags: Mapping[str, str]) -> dict[str, str]:
+    """PutObject's ``StorageClass`` and ``Tagging`` (URL-query encoded, spaces as %20) for an archive object; STANDARD
+    and no tags add nothing, so such a PUT is what it always was."""
+    options = {}
+    if storage_class != "STANDARD":
+        options["StorageClass"] = storage_class
+    if tags:
+        options["Tagging"] = urlencode(tags, quote_via=quote)
+    return options
 
 
 def _error_code(error: ClientError) -> str:
