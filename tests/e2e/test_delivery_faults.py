@@ -168,7 +168,9 @@ def take_over_partition(deployed: Deployed, topic: str, *, timeout: float) -> bo
 def test_a_commit_the_broker_refuses_is_reported_and_the_batch_comes_again(local_stack: Deployed, topic: str) -> None:
     produced = produce_into(local_stack, topic, count=100, partitions=1, tombstones=1, poison=1, seed=33)
     emulator = EmulatorProcess(
-        emulator_args(topic, "--batch-size", "25", "--freeze-before-first-commit", "--poison-header", "--until-idle", "3")
+        emulator_args(
+            topic, "--batch-size", "25", "--freeze-before-first-commit", "--poison-header", "--until-idle", "3"
+        )
     )
     try:
         assert emulator.wait_for("freezing", 60), emulator.tail()
