@@ -93,6 +93,12 @@ def parser() -> argparse.ArgumentParser:
         default=0.0,
         help="TEST HOOK: seconds between a successful invocation and its commit",
     )
+    p.add_argument(
+        "--freeze-before-first-commit",
+        action="store_true",
+        help="TEST HOOK: stop this process (SIGSTOP) after its first successful invocation, before that commit; "
+        "it prints 'freezing' first, and goes on when sent SIGCONT",
+    )
     return p
 
 
@@ -148,6 +154,7 @@ def build(args: argparse.Namespace) -> Emulator:
         until_idle_s=args.until_idle,
         progress_interval_s=args.progress_interval,
         pause_before_commit_s=args.pause_before_commit,
+        freeze_before_first_commit=args.freeze_before_first_commit,
         retry_backoff_max_s=args.retry_backoff_max,
         retry_batching=args.retry_batching,
         retry_seed=args.retry_seed,

@@ -22,6 +22,7 @@ What it does, as AWS's Kafka poller does:
 from __future__ import annotations
 
 import json
+import os
 import random
 import signal
 import sys
@@ -58,6 +59,9 @@ class EmulatorConfig:
     progress_interval_s: float = 5.0
     # Test hook: sleep between a successful invocation and its commit, to widen the "killed mid-batch" window.
     pause_before_commit_s: float = 0.0
+    # Test hook: the emulator stops itself (SIGSTOP) between its first successful invocation and that commit, so a
+    # test can hold it there past the session timeout without racing it (the test sends SIGCONT).
+    freeze_before_first_commit: bool = False
     retry_batching: str = "same"  # "vary": each retry re-collects from the same offsets with another size limit
     retry_seed: int | None = None  # seeds "vary"'s sizes, so a run can be repeated
     # The broker drops a member that sent no heartbeat for this long; Apache Kafka's minimum is 6 s by default.
@@ -151,6 +155,7 @@ class Emulator:
         self._assigned: list[TopicPartition] = []
         self._last_progress = time.monotonic()
         self._last_record_at = time.monotonic()
+        self._frozen_once = False
         self._consumer = consumer_factory(self._consumer_settings())
 
     # -- setup --------------------------------------------------------------------------------------------------------
@@ -358,6 +363,10 @@ class Emulator:
                     return not self._stop.is_set()
         if self.config.pause_before_commit_s:
             time.sleep(self.config.pause_before_commit_s)
+        if self.config.freeze_before_first_commit and not self._frozen_once:
+            self._frozen_once = True
+            self._emit("freezing")
+            os.kill(os.getpid(), signal.SIGSTOP)
         self._commit(records)
         self.stats.records += len(records)
         return True
