@@ -1,10 +1,11 @@
-"""Cold start: the time to import ``handler`` (all libraries, settings, boto3 clients), in fresh processes.
+"""Cold start: the time to import ``handler`` (all libraries, settings, boto3 clients), in fresh processes, next to
+a bare Powertools handler (bench/bare_handler.py) measured in the same run.
 
 Lambda's init phase runs exactly this import. Each sample is a new interpreter with bytecode caches warm (the
-Lambda bundle ships its dependencies' ``.pyc`` files as pip installed them); the median of the samples is reported,
-with each step of the handler's init timed on its own to show where the time goes. The figures are the process's
-CPU time (user + system), which on this shared 2-core machine is far steadier than wall time; on a dedicated core
-the two agree, and the wall figures are kept next to them.
+Lambda bundle ships its dependencies' ``.pyc`` files as pip installed them). The handler (tracing off, the default;
+and on) and the bare handler are sampled in turns, so that a busy neighbour slows all three alike; the medians of
+wall and CPU time (user + system) are reported, and each step of the handler's init is timed on its own to show
+where the time goes. On this shared 2-core machine CPU time is the steadier of the two.
 
     python -m bench.coldstart          # prints one JSON line
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -21,8 +23,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTION_DIR = ROOT / "functions" / "archiver"
+BENCH_DIR = ROOT / "bench"
 _PROBE = (
-    "import time; wall, cpu = time.perf_counter(), time.process_time(); import handler; "
+    "import time; wall, cpu = time.perf_counter(), time.process_time(); import {module}; "
     "print((time.perf_counter() - wall) * 1000, (time.process_time() - cpu) * 1000)"
 )
 
@@ -46,10 +49,16 @@ def lambda_env(*, tracing: bool) -> dict[str, str]:
     return env
 
 
-def _sample(env: dict[str, str]) -> tuple[float, float]:
-    """(wall ms, CPU ms) of one fresh import of the handler."""
+def _sample(env: dict[str, str], module: str = "handler", directory: Path = FUNCTION_DIR) -> tuple[float, float]:
+    """(wall ms, CPU ms) of one fresh import of ``module`` from ``directory``."""
+    env = dict(env, PYTHONPATH=str(directory))
     result = subprocess.run(
-        [sys.executable, "-c", _PROBE], cwd=FUNCTION_DIR, env=env, capture_output=True, text=True, check=True
+        [sys.executable, "-c", _PROBE.format(module=module)],
+        cwd=directory,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     wall, cpu = result.stdout.strip().splitlines()[-1].split()
     return float(wall), float(cpu)
@@ -95,22 +104,45 @@ def breakdown(env: dict[str, str], samples: int = 3) -> dict[str, float]:
     return {name: round(statistics.median(run[name] for run in runs), 1) for name in runs[0]}
 
 
-def measure(samples: int = 7) -> dict[str, Any]:
+# The three imports sampled in turns: (environment, module, directory).
+MODES = {
+    "default": (False, "handler", FUNCTION_DIR),
+    "tracing": (True, "handler", FUNCTION_DIR),
+    "bare_powertools": (False, "bare_handler", BENCH_DIR),
+}
+
+
+def measure(samples: int = 9) -> dict[str, Any]:
+    times: dict[str, list[tuple[float, float]]] = {mode: [] for mode in MODES}
+    for tracing, module, directory in MODES.values():
+        _sample(lambda_env(tracing=tracing), module, directory)  # writes any missing .pyc files, as a bundle would
+    order = list(MODES)
+    shuffle = random.Random(1)
+    for _ in range(samples):
+        shuffle.shuffle(order)
+        for mode in order:
+            tracing, module, directory = MODES[mode]
+            times[mode].append(_sample(lambda_env(tracing=tracing), module, directory))
     results: dict[str, Any] = {}
-    for tracing in (False, True):
-        env = lambda_env(tracing=tracing)
-        _sample(env)  # writes any missing .pyc files, as the bundle build would have
-        times = [_sample(env) for _ in range(samples)]
-        cpu = [sample[1] for sample in times]
-        wall = [sample[0] for sample in times]
-        results["tracing" if tracing else "default"] = {
+    for mode, sampled in times.items():
+        cpu = [sample[1] for sample in sampled]
+        wall = [sample[0] for sample in sampled]
+        results[mode] = {
             "median_ms": round(statistics.median(cpu), 1),
             "best_ms": round(min(cpu), 1),
             "median_wall_ms": round(statistics.median(wall), 1),
             "best_wall_ms": round(min(wall), 1),
-            "samples": len(times),
-            "steps_ms": breakdown(env),
+            "samples": len(sampled),
         }
+    for mode in ("default", "tracing"):
+        results[mode]["steps_ms"] = breakdown(lambda_env(tracing=MODES[mode][0]))
+    bare = results["bare_powertools"]
+    results["archiver_share"] = {
+        "cpu_ms": round(results["default"]["median_ms"] - bare["median_ms"], 1),
+        "wall_ms": round(results["default"]["median_wall_ms"] - bare["median_wall_ms"], 1),
+        "cpu_vs_bare": round(results["default"]["median_ms"] / bare["median_ms"], 3),
+        "wall_vs_bare": round(results["default"]["median_wall_ms"] / bare["median_wall_ms"], 3),
+    }
     return results
 
 

@@ -83,15 +83,17 @@ def order_value(rnd: random.Random, order_id: int, size: int) -> bytes:
     return text.encode()
 
 
-def full_batch(value_size: int, *, seed: int = 7, max_records: int = MAX_RECORDS) -> Batch:
-    """As many records as one invocation can carry (10,000 or 6 MB of event), spread over ``PARTITIONS``."""
+def full_batch(
+    value_size: int, *, seed: int = 7, max_records: int = MAX_RECORDS, partitions: int = PARTITIONS
+) -> Batch:
+    """As many records as one invocation can carry (10,000 or 6 MB of event), spread over ``partitions``."""
     rnd = random.Random(seed)
     records: list[dict[str, Any]] = []
     event_bytes = 200  # the envelope around the records
     payload = 0
     for index in range(max_records):
-        partition = index % PARTITIONS
-        offset = 1_000_000 + index // PARTITIONS
+        partition = index % partitions
+        offset = 1_000_000 + index // partitions
         value = order_value(rnd, index, value_size)
         key = f"customer-{rnd.randrange(10**6):06d}".encode()
         headers = [("traceparent", f"00-{rnd.getrandbits(128):032x}-{rnd.getrandbits(64):016x}-01".encode())]

@@ -15,11 +15,14 @@ import json
 import os
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from botocore.config import Config
 
+from archiver.parallel import parallel_requests
 from archiver.pipeline import Archiver
 from archiver.settings import DEFAULT_CODEC, Settings
 from bench import data, variants
@@ -28,8 +31,9 @@ from bench.timing import interleaved
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCE = "bench"
 QUEUE = "bench-dlq"
-# The handler's SDK configuration (functions/archiver/handler.py).
-SDK_CONFIG = Config(retries={"total_max_attempts": 9, "mode": "standard"}, max_pool_connections=16)
+# The handler's SDK configuration and request pool (functions/archiver/handler.py), at the stack's default memory.
+PARALLEL_REQUESTS = parallel_requests()
+SDK_CONFIG = Config(retries={"total_max_attempts": 9, "mode": "standard"}, max_pool_connections=PARALLEL_REQUESTS)
 
 
 def _stack(*args: str, timeout: float = 600) -> str:
@@ -80,23 +84,29 @@ def _measure(env: dict[str, str], rounds: int, sizes: tuple[int, ...]) -> dict[s
     s3.create_bucket(Bucket=variants.BUCKET)
     queue_url = sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
     settings = Settings(archive_bucket=variants.BUCKET, dead_letter_queue_url=queue_url, codec=DEFAULT_CODEC)
-    archiver = Archiver(settings, s3_client=s3, sqs_client=sqs)
+    archiver = Archiver(settings, s3_client=s3, sqs_client=sqs, parallel=PARALLEL_REQUESTS)
 
     rows = []
+    run_id = uuid.uuid4().hex[:8]
     for size in sizes:
         batch = data.full_batch(size)
-        summary = archiver.archive(batch.event)
+        # Every archive call gets its own topic name: keys are named by offsets and created only if absent, so the
+        # same batch again would time the retry path (412, GET, compare) instead of the writes, and objects left by
+        # an earlier run of this instance would be read back as this one's.
+        events = iter([_renamed(batch.event, f"{data.TOPIC}-{run_id}-{size}-{n}") for n in range(rounds + 2)])
+        event = next(events)
+        summary = archiver.archive(event)
         bodies = [s3.get_object(Bucket=variants.BUCKET, Key=key)["Body"].read() for key in sorted(summary.keys_written)]
         in_memory = variants.ours(DEFAULT_CODEC)
-        assert variants.decoded_records(bodies) == variants.decoded_records(in_memory(batch.event)), (
+        assert variants.decoded_records(bodies) == variants.decoded_records(in_memory(event)), (
             "what LocalStack stores differs from what the archiver encoded"
         )
-        event = batch.event
+        assert summary.records_archived == batch.records, "every record of the batch must be written this time"
 
-        def to_localstack(event: dict[str, Any] = event) -> object:
-            return archiver.archive(event)
+        def to_localstack(events: Iterator[dict[str, Any]] = events) -> object:
+            return archiver.archive(next(events))
 
-        def to_memory(event: dict[str, Any] = event, run: variants.Variant = in_memory) -> object:
+        def to_memory(event: dict[str, Any] = batch.event, run: variants.Variant = in_memory) -> object:
             return run(event)
 
         timings = interleaved({"localstack": to_localstack, "in_memory": to_memory}, rounds=rounds)
@@ -122,6 +132,15 @@ def _measure(env: dict[str, str], rounds: int, sizes: tuple[int, ...]) -> dict[s
             f"(in memory {memory.best_wall * 1e3:.0f} ms), {len(bodies)} objects"
         )
     return {"endpoint": "LocalStack S3/SQS on 127.0.0.1 (python -m local.stack, instance bench)", "rows": rows}
+
+
+def _renamed(event: dict[str, Any], topic: str) -> dict[str, Any]:
+    """A copy of ``event`` with every record's topic renamed (keys of the records map too)."""
+    records: dict[str, list[dict[str, Any]]] = {}
+    for batch in event["records"].values():
+        for record in batch:
+            records.setdefault(f"{topic}-{record['partition']}", []).append({**record, "topic": topic})
+    return {**event, "records": records}
 
 
 if __name__ == "__main__":

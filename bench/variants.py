@@ -1,18 +1,23 @@
 """The implementations the benchmark compares, each from one invocation event to S3 PUT bodies in memory.
 
 * ``ours``: ``archiver.pipeline.Archiver`` with in-memory S3 and SQS clients (the network is out of the picture).
-* ``ours_before``: the same archiver with the hot path as it was before the optimisations measured here (checked
-  decoder helpers for every record, ``fastavro.writer`` for every object), for the gain.
-* ``raw``: the raw limit: base64-decode every key and value, then one plain ``fastavro.writer`` call over the
-  envelope records. No validation, no grouping, no keys: the least work that produces the same records.
-* ``floor``: only the work no implementation can skip, all of it in C: base64-decoding every key and value and
-  compressing the decoded bytes with the codec in 1 MiB blocks. Its output is not Avro; it bounds what any
-  Python handler can reach, and so what ratio over ``naive`` is possible at all.
-* ``naive``: what a typical user writes: a Powertools ``@kafka_consumer`` handler that builds a dict per record
-  from ``ConsumerRecords`` and calls ``fastavro.writer`` once per batch.
+* ``ours_envelope``: the same archiver with every record taking the general route: ``decode_record`` to an
+  envelope dict, the partitioner, the envelope encoder -- the work the pipeline did per record before the fused
+  pass (issue 14), for its measured gain. Byte-identical output.
+* ``floor``: only the work no implementation can skip, all of it in C: ``a2b_base64`` of every key and value and
+  compressing the decoded bytes with the codec in 1 MiB blocks. Its output is not Avro; it is the limit every ratio
+  is read against (the headers' byte lists, 2-6% of the payload here, are left out of it, as in issue 14).
+* ``fastavro_encode``: the library reference: ``fastavro.writer`` encoding records already decoded to envelope
+  dicts (decoding not timed), with the archiver's block size.
+* ``powertools_exact``: what a user would write who needs the exact bytes: a Powertools ``@kafka_consumer``
+  handler reading ``original_key``, ``original_value`` and ``original_headers`` and decoding them by hand (base64,
+  byte lists), then one ``fastavro.writer`` call per batch.
+* ``powertools_lossy``: the same handler using Powertools' decoded ``key``, ``value`` and ``headers``. Labelled
+  lossy: tombstones raise ``TypeError``, non-UTF-8 values ``UnicodeDecodeError``, an empty key becomes ``None`` and
+  repeated header names collapse (``lossy_failures`` shows each); the benchmark data avoids all four.
 
 Decode-only references (for the claim in ``archiver/decoding.py``): ``decode_event`` versus walking Powertools'
-``KafkaEvent`` data class into the same envelope dicts.
+``KafkaEvent`` data class or ``ConsumerRecords`` into the same envelope dicts.
 """
 
 from __future__ import annotations
@@ -29,11 +34,12 @@ from aws_lambda_powertools.utilities.data_classes import KafkaEvent
 from aws_lambda_powertools.utilities.kafka import ConsumerRecords, kafka_consumer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from archiver import decoding, encoding, pipeline
+from archiver import decoding, fused
 from archiver.decoding import Envelope, decode_event
 from archiver.encoding import ENVELOPE_SCHEMA, SYNC_INTERVAL, block_compressor
 from archiver.pipeline import Archiver
 from archiver.settings import Codec, Partitioner, Settings
+from tests.kafka_events import kafka_event, kafka_record
 
 BUCKET = "bench-archive"
 QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/bench-dlq"
@@ -91,54 +97,23 @@ def ours(codec: Codec, partitioner: Partitioner = "default") -> Variant:
 
 
 @contextmanager
-def _original_hot_path() -> Iterator[None]:
-    """Swap in the hot path as it was before the measured optimisations: every record through the checked decoder's
-    per-field helpers, every object through the general ``fastavro.writer``. The output is byte-identical."""
-    saved = decoding.decode_record, pipeline.__dict__["encode_records"]
-    decoding.decode_record = decoding._decode_checked
-    setattr(pipeline, "encode_records", encoding.fastavro_encode_records)  # noqa: B010 -- not re-exported
+def _general_route_only() -> Iterator[None]:
+    """Every record through the general route: no partitioner has a path key, so none takes the inline path."""
+    saved = dict(fused.PATH_KEYS)
+    fused.PATH_KEYS.clear()
     try:
         yield
     finally:
-        decoding.decode_record = saved[0]
-        setattr(pipeline, "encode_records", saved[1])  # noqa: B010
+        fused.PATH_KEYS.update(saved)
 
 
-def ours_before(codec: Codec, partitioner: Partitioner = "default") -> Variant:
-    """``ours`` with the hot path as it was before this benchmark's optimisations (for their measured gain)."""
+def ours_envelope(codec: Codec, partitioner: Partitioner = "default") -> Variant:
+    """``ours`` with every record decoded to an envelope dict and encoded from it, as before the fused pass."""
     run_ours = ours(codec, partitioner)
 
     def run(event: dict[str, Any]) -> Bodies:
-        with _original_hot_path():
+        with _general_route_only():
             return run_ours(event)
-
-    return run
-
-
-def raw(codec: Codec) -> Variant:
-    """The raw limit: base64 decoding plus one plain fastavro.writer call of the same envelope records."""
-
-    def run(event: dict[str, Any]) -> Bodies:
-        records = [
-            {
-                "topic": record["topic"],
-                "partition": record["partition"],
-                "offset": record["offset"],
-                "timestamp": record["timestamp"],
-                "timestamp_type": record["timestampType"],
-                "key": None if record.get("key") is None else b64decode(record["key"]),
-                "value": None if record["value"] is None else b64decode(record["value"]),
-                "headers": [
-                    {"key": name, "value": bytes(data)} for pair in record["headers"] for name, data in pair.items()
-                ],
-            }
-            for chunk in event["records"].values()
-            for record in chunk
-        ]
-        buffer = io.BytesIO()
-        # The archiver's block size, so that both write the same container layout (fastavro's default is 16 KB).
-        fastavro.writer(buffer, ENVELOPE_SCHEMA, records, codec=codec, sync_interval=SYNC_INTERVAL)
-        return [buffer.getvalue()]
 
     return run
 
@@ -148,14 +123,7 @@ def floor(codec: Codec) -> Callable[[dict[str, Any]], int]:
     compress = block_compressor(codec)
 
     def run(event: dict[str, Any]) -> int:
-        payload = b"".join(
-            [
-                a2b_base64(record[name])
-                for chunk in event["records"].values()
-                for record in chunk
-                for name in ("key", "value")
-            ]
-        )
+        payload = b"".join(decode_payload(event))
         return sum(
             len(compress(payload[start : start + SYNC_INTERVAL])) for start in range(0, len(payload), SYNC_INTERVAL)
         )
@@ -163,24 +131,51 @@ def floor(codec: Codec) -> Callable[[dict[str, Any]], int]:
     return run
 
 
-def naive(codec: Codec) -> Variant:
-    """A typical user's handler: Powertools' Kafka consumer decorator, a dict per record, fastavro.writer.
+def decode_payload(event: dict[str, Any]) -> list[bytes]:
+    """Every key and value of the event, base64-decoded in C: the floor's decoding."""
+    return [
+        a2b_base64(record[name]) for chunk in event["records"].values() for record in chunk for name in ("key", "value")
+    ]
 
-    It keeps fastavro's default block size (16 KB), as a typical user would; its files are therefore somewhat larger
-    than the archiver's (results.json has the sizes).
 
-    ``ConsumerRecords`` decodes key and value to ``str`` (base64, then UTF-8) by default, so the user encodes them
-    back to bytes for Avro's ``bytes``. Its ``headers`` is a case-insensitive dict: names come out lower-cased and
-    repeated names collapse, which the benchmark data (one lower-case header) does not exercise.
-    """
+def fastavro_encode(codec: Codec, records: list[Envelope]) -> Callable[[], bytes]:
+    """``fastavro.writer`` over already decoded envelope records, the archiver's block size: the library reference."""
+
+    def run() -> bytes:
+        buffer = io.BytesIO()
+        fastavro.writer(buffer, ENVELOPE_SCHEMA, records, codec=codec, sync_interval=SYNC_INTERVAL)
+        return buffer.getvalue()
+
+    return run
+
+
+def powertools_exact(codec: Codec) -> Variant:
+    """What a user would write who needs the exact bytes: Powertools' ``@kafka_consumer``, the ``original_*``
+    fields decoded by hand, a dict per record, one ``fastavro.writer`` call per batch (its default block size)."""
     s3 = MemoryS3()
 
     @kafka_consumer
     def handler(event: ConsumerRecords, context: LambdaContext) -> dict[str, int]:
-        rows = consumer_rows(event)
+        rows = [
+            {
+                "topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+                "timestamp": record.timestamp,
+                "timestamp_type": record.timestamp_type,
+                "key": None if record.original_key is None else b64decode(record.original_key),
+                "value": None if record.original_value is None else b64decode(record.original_value),
+                "headers": [
+                    {"key": name, "value": bytes(data)}
+                    for pair in record.original_headers
+                    for name, data in pair.items()
+                ],
+            }
+            for record in event.records
+        ]
         buffer = io.BytesIO()
         fastavro.writer(buffer, ENVELOPE_SCHEMA, rows, codec=codec)
-        s3.put_object(Bucket=BUCKET, Key=f"naive/{rows[0]['topic']}/{rows[0]['offset']}.avro", Body=buffer.getvalue())
+        s3.put_object(Bucket=BUCKET, Key="exact.avro", Body=buffer.getvalue())
         return {"records": len(rows)}
 
     def run(event: dict[str, Any]) -> Bodies:
@@ -191,14 +186,68 @@ def naive(codec: Codec) -> Variant:
     return run
 
 
+def powertools_lossy(codec: Codec) -> Variant:
+    """The same handler with Powertools' decoded ``key``, ``value`` and ``headers``: lossy (``lossy_failures``).
+
+    ``ConsumerRecords`` decodes key and value to ``str`` (base64, then UTF-8), so the user encodes them back to bytes
+    for Avro's ``bytes``. Its ``headers`` is a case-insensitive dict: names come out lower-cased and repeated names
+    collapse. It keeps fastavro's default block size (16 KB), as a typical user would.
+    """
+    s3 = MemoryS3()
+
+    @kafka_consumer
+    def handler(event: ConsumerRecords, context: LambdaContext) -> dict[str, int]:
+        rows = consumer_rows(event)
+        buffer = io.BytesIO()
+        fastavro.writer(buffer, ENVELOPE_SCHEMA, rows, codec=codec)
+        s3.put_object(Bucket=BUCKET, Key="lossy.avro", Body=buffer.getvalue())
+        return {"records": len(rows)}
+
+    def run(event: dict[str, Any]) -> Bodies:
+        s3.objects.clear()
+        handler(event, cast("LambdaContext", None))  # the handler never reads its context
+        return list(s3.objects.values())
+
+    return run
+
+
+def lossy_failures() -> dict[str, str]:
+    """What the lossy handler does with each kind of record it cannot keep exactly (run on one-record events)."""
+    cases = {
+        "tombstone": kafka_record("t", 0, 1, value=None),
+        "non-UTF-8 value": kafka_record("t", 0, 2, value=b"\xff\xfe"),
+        "empty key": kafka_record("t", 0, 3, key=b""),
+        "repeated header names": kafka_record("t", 0, 4, headers=[("h", b"1"), ("h", b"2")]),
+    }
+    outcomes = {}
+    for name, record in cases.items():
+        exact = decoded_records(powertools_exact("null")(kafka_event([record])))
+        try:
+            lossy = decoded_records(powertools_lossy("null")(kafka_event([record])))
+        except Exception as error:  # what the handler raises is the finding
+            outcomes[name] = f"raises {type(error).__name__}"
+            continue
+        changed = [
+            f"{field} {got!r} instead of {want!r}"
+            for field, got, want in zip(("key", "value", "headers"), lossy[0][5:], exact[0][5:], strict=True)
+            if got != want
+        ]
+        outcomes[name] = "; ".join(changed) or "exact"
+    return outcomes
+
+
 def decode_ours(event: dict[str, Any]) -> list[Envelope]:
     return decode_event(event).records
 
 
 def decode_checked(event: dict[str, Any]) -> list[Envelope]:
-    """Our decoder as it was before the inline fast path: per-field helper functions for every record."""
-    with _original_hot_path():
+    """Our decoder's checked path alone (a helper per field), without ``_decode_common``'s inline checks."""
+    saved = decoding.decode_record
+    decoding.decode_record = decoding._decode_checked
+    try:
         return decode_event(event).records
+    finally:
+        decoding.decode_record = saved
 
 
 def decode_kafka_event(event: dict[str, Any]) -> list[Envelope]:

@@ -20,6 +20,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
 from archiver.errors import InfrastructureError
+from archiver.parallel import DEFAULT_MEMORY_MIB, parallel_requests
 from archiver.pipeline import Archiver, BatchSummary
 from archiver.settings import Settings
 
@@ -50,7 +51,10 @@ def traced(handler: Handler) -> Handler:
 # not retry at all (docs/benchmarks.md, "SDK retries after an outage"). RebuiltAfterFailure restores it. Costs and
 # backoff bases depend on the botocore version: the AWS runtime's own (this bundle does not ship one) may differ
 # from the 1.44 measured here; the quota and how an outage drains it are the same.
-_SDK_CONFIG = Config(retries={"total_max_attempts": 9, "mode": "standard"}, max_pool_connections=16)
+# The batch's requests run side by side, as many as the function's memory allows (archiver.parallel); each needs a
+# connection of its own, or urllib3 opens and drops extra ones with a warning.
+PARALLEL_REQUESTS = parallel_requests(int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", DEFAULT_MEMORY_MIB)))
+_SDK_CONFIG = Config(retries={"total_max_attempts": 9, "mode": "standard"}, max_pool_connections=PARALLEL_REQUESTS)
 
 
 class RebuiltAfterFailure:
@@ -79,6 +83,7 @@ def build_archiver() -> Archiver:
         sqs_client=boto3.client("sqs", config=_SDK_CONFIG),
         # Glue and Secrets Manager clients for typed archives, created only if a topic's value format needs one.
         value_clients=lambda service, **kwargs: boto3.client(service, config=_SDK_CONFIG, **kwargs),
+        parallel=PARALLEL_REQUESTS,
     )
 
 

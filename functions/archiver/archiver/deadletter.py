@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -30,6 +31,7 @@ from archiver.decoding import MAX_OFFSET, MAX_PARTITION, DecodedBatch, RecordFai
 from archiver.errors import DeadLetterError
 from archiver.jsontext import SPACED, dump_json
 from archiver.keys import dead_letter_key, dead_letter_ledger_key, offset_label
+from archiver.parallel import RequestPool, parallel_requests
 from archiver.partitioning import encode_topic
 
 MESSAGE_VERSION = 2
@@ -135,66 +137,51 @@ def _record_id(topic: str, partition: int | None, offset: int | None, raw: objec
 class DeadLetterQueue:
     """Sends dead letters to one SQS queue, spilling oversized bodies to the archive bucket."""
 
-    def __init__(self, sqs_client: Any, s3_client: Any, *, queue_url: str, bucket: str) -> None:
+    def __init__(
+        self, sqs_client: Any, s3_client: Any, *, queue_url: str, bucket: str, pool: RequestPool | None = None
+    ) -> None:
         self._sqs = sqs_client
         self._s3 = s3_client
         self._queue_url = queue_url
         self._bucket = bucket
+        self._pool = pool or RequestPool(parallel_requests())
 
     def send_all(self, letters: Sequence[DeadLetter]) -> list[str]:
         """Send every letter (raising ``DeadLetterError`` if any cannot be). Returns the S3 keys of spilled bodies.
 
-        The ledger entries go first: the archive audit reads them from S3, never from the queue it must not consume.
+        First the ledger entries and the spilled bodies, side by side; then the messages, side by side: a message is
+        never sent before its ledger entry (the archive audit reads the ledger from S3, never from the queue it must
+        not consume) and its spilled body are stored.
         """
-        self._record_in_ledger(letters)
-        spilled: list[str] = []
-        bodies = [self._message_body(letter, spilled) for letter in letters]
-        for chunk in _chunks(bodies):
-            self._send_chunk(chunk)
-        return spilled
+        bodies = [_json(letter.body) for letter in letters]
+        spills = [
+            (index, dead_letter_key(letter.topic, letter.partition, letter.record_id))
+            for index, (letter, body) in enumerate(zip(letters, bodies, strict=True))
+            if len(body) > MAX_MESSAGE_BYTES  # ASCII only: characters are bytes
+        ]
+        puts = [partial(self._put_ledger_entry, key, document) for key, document in _ledger_entries(letters)]
+        puts += [partial(self._spill, key, bodies[index]) for index, key in spills]
+        self._pool.run_all(puts)
+        for index, key in spills:
+            bodies[index] = _pointer(letters[index], {"bucket": self._bucket, "key": key, "bytes": len(bodies[index])})
+        self._pool.run_all([partial(self._send_chunk, chunk) for chunk in _chunks(bodies)])
+        return [key for _, key in spills]
 
-    def _record_in_ledger(self, letters: Sequence[DeadLetter]) -> None:
-        """One small JSON object per topic-partition: which offsets this batch dead-lettered, and why.
+    def _put_ledger_entry(self, key: str, document: dict[str, Any]) -> None:
+        try:
+            self._s3.put_object(
+                Bucket=self._bucket, Key=key, Body=_json(document).encode("ascii"), ContentType="application/json"
+            )
+        except (ClientError, BotoCoreError) as error:
+            raise DeadLetterError(f"could not record dead letters at s3://{self._bucket}/{key}: {error}") from error
 
-        S3 keeps it as long as the bucket's lifecycle says, beyond the queue's 14 days, so the audit can tell a
-        dead-lettered offset from a lost one at any time. Letters without usable coordinates are only on the queue.
-        """
-        by_partition: dict[tuple[str, int], list[dict[str, Any]]] = {}
-        for letter in letters:
-            offset = letter.body.get("offset")
-            if letter.partition is None or type(offset) is not int:
-                continue
-            entry = {"offset": offset, "id": letter.record_id, "reason": letter.body["reason"]}
-            by_partition.setdefault((letter.topic, letter.partition), []).append(entry)
-        for (topic, partition), entries in by_partition.items():
-            entries.sort(key=lambda entry: entry["offset"])
-            key = dead_letter_ledger_key(topic, partition, entries[0]["offset"], entries[-1]["offset"])
-            document = {"version": LEDGER_VERSION, "topic": topic, "partition": partition, "deadLettered": entries}
-            try:
-                self._s3.put_object(
-                    Bucket=self._bucket, Key=key, Body=_json(document).encode("ascii"), ContentType="application/json"
-                )
-            except (ClientError, BotoCoreError) as error:
-                raise DeadLetterError(f"could not record dead letters at s3://{self._bucket}/{key}: {error}") from error
-
-    def _message_body(self, letter: DeadLetter, spilled: list[str]) -> str:
-        body = _json(letter.body)
-        if len(body.encode("ascii")) <= MAX_MESSAGE_BYTES:
-            return body
-        key = dead_letter_key(letter.topic, letter.partition, letter.record_id)
+    def _spill(self, key: str, body: str) -> None:
         try:
             self._s3.put_object(Bucket=self._bucket, Key=key, Body=body.encode("ascii"), ContentType="application/json")
         except (ClientError, BotoCoreError) as error:
             raise DeadLetterError(
                 f"could not store dead-letter payload at s3://{self._bucket}/{key}: {error}"
             ) from error
-        spilled.append(key)
-        location = {"bucket": self._bucket, "key": key, "bytes": len(body)}
-        pointer = _json({**{n: v for n, v in letter.body.items() if n != PAYLOAD_FIELD}, "payloadLocation": location})
-        if len(pointer) <= MAX_MESSAGE_BYTES:
-            return pointer
-        # The event's own fields (a topic or map key megabytes long) are in the stored body; these are bounded.
-        return _json({**{n: letter.body[n] for n in _BOUNDED_FIELDS}, "payloadLocation": location})
 
     def _send_chunk(self, bodies: list[str]) -> None:
         pending = {f"m{index}": body for index, body in enumerate(bodies)}
@@ -213,6 +200,38 @@ class DeadLetterQueue:
             if not pending:
                 return
         raise DeadLetterError(f"the dead-letter queue kept failing {len(pending)} message(s) after retries")
+
+
+def _ledger_entries(letters: Sequence[DeadLetter]) -> list[tuple[str, dict[str, Any]]]:
+    """The ledger: one small JSON object per topic-partition, which offsets this batch dead-lettered and why.
+
+    S3 keeps it as long as the bucket's lifecycle says, beyond the queue's 14 days, so the audit can tell a
+    dead-lettered offset from a lost one at any time. Letters without usable coordinates are only on the queue.
+    """
+    by_partition: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for letter in letters:
+        offset = letter.body.get("offset")
+        if letter.partition is None or type(offset) is not int:
+            continue
+        entry = {"offset": offset, "id": letter.record_id, "reason": letter.body["reason"]}
+        by_partition.setdefault((letter.topic, letter.partition), []).append(entry)
+    documents = []
+    for (topic, partition), entries in by_partition.items():
+        entries.sort(key=lambda entry: entry["offset"])
+        key = dead_letter_ledger_key(topic, partition, entries[0]["offset"], entries[-1]["offset"])
+        documents.append(
+            (key, {"version": LEDGER_VERSION, "topic": topic, "partition": partition, "deadLettered": entries})
+        )
+    return documents
+
+
+def _pointer(letter: DeadLetter, location: dict[str, Any]) -> str:
+    """The message of a letter whose body is stored at ``location``: the body less the record."""
+    pointer = _json({**{n: v for n, v in letter.body.items() if n != PAYLOAD_FIELD}, "payloadLocation": location})
+    if len(pointer) <= MAX_MESSAGE_BYTES:
+        return pointer
+    # The event's own fields (a topic or map key megabytes long) are in the stored body; these are bounded.
+    return _json({**{n: letter.body[n] for n in _BOUNDED_FIELDS}, "payloadLocation": location})
 
 
 def _json(document: dict[str, Any]) -> str:

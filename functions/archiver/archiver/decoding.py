@@ -59,12 +59,39 @@ class DecodedBatch:
     event_source_arn: str | None
     bootstrap_servers: str | None
     records: list[Envelope] = field(default_factory=list)
+    # The delivered record and its "<topic>-<partition>" map key behind each of ``records``, in the same order: what
+    # a dead letter of a record that fails later (a typed value) must hold.
+    delivered: list[tuple[str, Any]] = field(default_factory=list)
     failures: list[RecordFailure] = field(default_factory=list)
     payload_bytes: int = 0  # decoded key + value bytes of the good records
+
+    def add(self, envelope: Envelope, records_key: str, raw: object) -> None:
+        """A good record, and the delivered record it came from."""
+        self.records.append(envelope)
+        self.delivered.append((records_key, raw))
+        self.payload_bytes += len(envelope["key"] or b"") + len(envelope["value"] or b"")
 
 
 def decode_event(event: object) -> DecodedBatch:
     """Decode an ESM invocation event. Raises ``EventError`` if it is not a Kafka batch at all."""
+    batch = start_batch(event)
+    for records_key, raw_records in record_lists(event):
+        for raw in raw_records:
+            try:
+                envelope = decode_record(raw)
+            except RecordError as error:
+                batch.failures.append(RecordFailure(error=error, raw=raw, records_key=records_key))
+                continue
+            batch.add(envelope, records_key, raw)
+    return batch
+
+
+def start_batch(event: object) -> DecodedBatch:
+    """An empty batch for ``event``, once the event is known to be a Kafka batch: ``EventError`` otherwise.
+
+    Every check that can fail the whole event runs here, before any record is looked at, so that nothing is
+    written for an event that is then refused.
+    """
     if not isinstance(event, dict):
         raise EventError(f"expected a Kafka event object, got {type(event).__name__}")
     source = event.get("eventSource")
@@ -77,12 +104,6 @@ def decode_event(event: object) -> DecodedBatch:
         )
     if source == MSK_SOURCE and not isinstance(event.get("eventSourceArn"), str):
         raise EventError("an aws:kafka event must carry its MSK cluster ARN in 'eventSourceArn'")
-
-    batch = DecodedBatch(
-        event_source=source,
-        event_source_arn=event.get("eventSourceArn"),
-        bootstrap_servers=event.get("bootstrapServers"),
-    )
     for records_key, raw_records in records_by_partition.items():
         if type(records_key) is not str:  # JSON object keys always are; anything else was not an event at all
             raise EventError(f"'records' keys must be '<topic>-<partition>' strings, got {type(records_key).__name__}")
@@ -90,15 +111,17 @@ def decode_event(event: object) -> DecodedBatch:
             raise EventError(
                 f"records[{_short(records_key)}] must be a list of records, got {type(raw_records).__name__}"
             )
-        for raw in raw_records:
-            try:
-                envelope = decode_record(raw)
-            except RecordError as error:
-                batch.failures.append(RecordFailure(error=error, raw=raw, records_key=records_key))
-                continue
-            batch.records.append(envelope)
-            batch.payload_bytes += len(envelope["key"] or b"") + len(envelope["value"] or b"")
-    return batch
+    return DecodedBatch(
+        event_source=source,
+        event_source_arn=event.get("eventSourceArn"),
+        bootstrap_servers=event.get("bootstrapServers"),
+    )
+
+
+def record_lists(event: object) -> list[tuple[str, list[Any]]]:
+    """The event's ``(map key, records)`` pairs, in delivery order (``start_batch`` has checked their types)."""
+    assert isinstance(event, dict)
+    return list(event["records"].items())
 
 
 def decode_record(raw: object) -> Envelope:

@@ -1,4 +1,4 @@
-"""Envelope records -> Avro object container bytes.
+"""Envelope records -> Avro object container bytes; the codecs, the container's header and its varints.
 
 The schema is parsed once per container. The sync marker, normally random, is derived from the object key, and
 no metadata varies between runs, so encoding the same records under the same key gives byte-identical objects.
@@ -9,6 +9,9 @@ encodes full batches 2.4 to 3.1 times as fast before compression (1.2 to 2.6 tim
 it cannot change; bench/, docs/benchmarks.md). Its output is byte for byte what ``fastavro.writer`` writes for the
 same records, codec, sync marker and sync interval: the header is fastavro's own and block boundaries follow the
 same rule. ``fastavro_encode_records`` keeps the general path, and every ``make bench`` run compares the two.
+Raw topics' records usually skip envelopes altogether (``archiver.fused`` writes the same bytes from the event);
+this writer serves the records that take the general route, objects written anew for a retried batch, compaction
+and the tests.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import io
 import json
 import sys
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Buffer, Callable, Iterable, Iterator, Mapping, Sequence
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -45,6 +48,8 @@ TIMESTAMP_MILLIS_MAX = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 # memory a reader needs per block.
 SYNC_INTERVAL = 1 << 20
 SYNC_SIZE = 16
+# One block's bytes (a bytes or bytearray) -> what the container stores for it.
+Compressor = Callable[[Buffer], bytes]
 
 
 def load_envelope_schema() -> dict[str, Any]:
@@ -65,10 +70,15 @@ def sync_marker_for(key: str) -> bytes:
 def encode_records(records: Sequence[Envelope], *, codec: str, key: str) -> bytes:
     """One Avro object container file holding ``records`` in order."""
     compress = block_compressor(codec)
+    return container(((count, compress(block)) for count, block in _blocks(records)), codec=codec, key=key)
+
+
+def container(blocks: Iterable[tuple[int, bytes]], *, codec: str, key: str) -> bytes:
+    """The object container file of already compressed ``(record count, block)`` pairs: fastavro's header, then
+    each block between sync markers derived from ``key``."""
     sync = sync_marker_for(key)
     out = [_header_without_sync(codec), sync]
-    for count, block in _blocks(records):
-        data = compress(block)
+    for count, data in blocks:
         out += (encode_long(count), encode_long(len(data)), data, sync)
     return b"".join(out)
 
@@ -99,7 +109,7 @@ def encode_with_schema(schema: Any, records: Iterable[Mapping[str, Any]], *, cod
     return canonical_header(buffer.getvalue())
 
 
-def block_compressor(codec: str) -> Callable[[bytes], bytes]:
+def block_compressor(codec: str) -> Compressor:
     """The function that turns one block's bytes into what the container stores for ``codec``."""
     compress = _COMPRESSORS.get(codec)
     if compress is None:
@@ -151,11 +161,26 @@ def _blocks(records: Sequence[Envelope]) -> Iterator[tuple[int, bytes]]:
     A generator, so that each block is compressed and dropped before the next is built: at most one uncompressed
     block is alive at a time.
     """
-    texts: dict[str, bytes] = {}  # topics, timestamp types and header names: a few distinct values per batch
-    long = _long_encoder()
+    encode = record_encoder()
     pending: list[bytes] = []
     size = 0
     for record in records:
+        encoded = encode(record)
+        pending.append(encoded)
+        size += len(encoded)
+        if size >= SYNC_INTERVAL:
+            yield len(pending), b"".join(pending)
+            pending, size = [], 0
+    if pending:
+        yield len(pending), b"".join(pending)
+
+
+def record_encoder() -> Callable[[Envelope], bytes]:
+    """A function from one envelope record to its Avro bytes, with its own memo of encoded strings."""
+    texts: dict[str, bytes] = {}  # topics, timestamp types and header names: a few distinct values per batch
+    long = _long_encoder()
+
+    def encode(record: Envelope) -> bytes:
         topic, timestamp_type = record["topic"], record["timestamp_type"]
         key, value, headers = record["key"], record["value"], record["headers"]
         timestamp = record["timestamp"]
@@ -188,14 +213,9 @@ def _blocks(records: Sequence[Envelope]) -> Iterator[tuple[int, bytes]]:
                 else:
                     parts += (b"\x02", long(len(header_value)), header_value)
         parts.append(b"\x00")  # end of the headers array
-        encoded = b"".join(parts)
-        pending.append(encoded)
-        size += len(encoded)
-        if size >= SYNC_INTERVAL:
-            yield len(pending), b"".join(pending)
-            pending, size = [], 0
-    if pending:
-        yield len(pending), b"".join(pending)
+        return b"".join(parts)
+
+    return encode
 
 
 # The union bytes around a timestamp: (before, after) it. In range: timestamp is branch 1, timestamp_raw null (0).
@@ -240,7 +260,7 @@ def decode_long(data: bytes | memoryview, position: int) -> tuple[int, int]:
 
 
 @cache
-def _varint_tables() -> tuple[list[bytes], list[bytes]]:
+def varint_tables() -> tuple[list[bytes], list[bytes]]:
     """Varints of every 14-bit value, as the last bytes of a number and as continued bytes (built on first use)."""
     last = [bytes((z,)) if z < 0x80 else bytes(((z & 0x7F) | 0x80, z >> 7)) for z in range(0x4000)]
     continued = [bytes(((z & 0x7F) | 0x80, (z >> 7) | 0x80)) for z in range(0x4000)]
@@ -251,11 +271,10 @@ def _long_encoder() -> Callable[[int], bytes]:
     """A fast ``encode_long``: 14 bits per table lookup instead of a loop per 7 bits.
 
     A record needs about seven varints (partition, offset, timestamp, lengths); offsets and millisecond timestamps
-    take 3 to 6 bytes. With the lookups the whole handler is 16% faster on batches of 100 B values, 12% on 1 KB
-    and 2% on 10 KB (bench/, docs/benchmarks.md). The tables (32,768 short bytes, 1.4 MB) take 10 to 30 ms to
-    build, once per container at its first batch rather than at import, so that they stay out of the cold start.
+    take 3 to 6 bytes. The tables (32,768 short bytes, 1.4 MB; archiver/fused.py reads them too) are built once per
+    container at its first batch rather than at import, so that they stay out of the cold start.
     """
-    last, continued = _varint_tables()
+    last, continued = varint_tables()
 
     def long(n: int) -> bytes:
         z = (n << 1) ^ (n >> 63)
@@ -270,16 +289,28 @@ def _long_encoder() -> Callable[[int], bytes]:
     return long
 
 
-def _snappy(block: bytes) -> bytes:
+def _snappy(block: Buffer) -> bytes:
     # Avro's snappy blocks carry the big-endian CRC-32 of the uncompressed data after the compressed bytes.
     return bytes(cramjam.snappy.compress_raw(block)) + (zlib.crc32(block) & 0xFFFFFFFF).to_bytes(4, "big")
 
 
-_COMPRESSORS: dict[str, Callable[[bytes], bytes]] = {
-    "null": lambda block: block,
+def _zstandard() -> Compressor:
+    """zstandard as fastavro writes it, ``zstd.compress(block)``, without a new compression context per block.
+
+    One compressor finishing a frame per call writes the same bytes as ``zstd.compress`` (content size included:
+    tests/unit/test_fused.py) and saves the 18 us of building a context (bench: 24 us against 6 us for a 1 KB
+    block), which adds up when a batch fans out to hundreds of small objects. Calls from several threads take the
+    compressor's own lock in turn.
+    """
+    compressor = zstd.ZstdCompressor()
+    return lambda block: compressor.compress(block, mode=zstd.ZstdCompressor.FLUSH_FRAME)
+
+
+_COMPRESSORS: dict[str, Compressor] = {
+    "null": bytes,
     # As fastavro writes it: zlib's stream less its 2-byte header and the last byte of its checksum. Readers inflate
     # raw deflate, which ends before the leftover checksum bytes.
     "deflate": lambda block: zlib.compress(block)[2:-1],
     "snappy": _snappy,
-    "zstandard": lambda block: zstd.compress(block),
+    "zstandard": _zstandard(),
 }

@@ -11,19 +11,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from archiver.errors import ArchiveWriteError
+from archiver.parallel import RequestPool, parallel_requests
 from archiver.reading import read_offsets
 
 CONTENT_TYPE = "application/avro"
-# Objects of one batch are independent; a few parallel PUTs hide S3's per-request latency.
-MAX_PARALLEL_PUTS = 8
 # S3 answers 409 ConditionalRequestConflict when a conditional write races another write or delete of the same key;
 # AWS's guidance is to retry. Three short tries, then the batch fails and the event source retries it.
 CONFLICT_ATTEMPTS = 3
@@ -49,10 +48,18 @@ class ArchiveWriter:
     """Writes archive objects to one bucket with a boto3 S3 client the caller provides."""
 
     def __init__(
-        self, s3_client: Any, bucket: str, *, storage_class: str = "STANDARD", tags: Mapping[str, str] | None = None
+        self,
+        s3_client: Any,
+        bucket: str,
+        *,
+        pool: RequestPool | None = None,
+        storage_class: str = "STANDARD",
+        tags: Mapping[str, str] | None = None,
     ) -> None:
         self._s3 = s3_client
         self._bucket = bucket
+        # Objects of one batch are independent: their PUTs run side by side (archiver.parallel).
+        self._pool = pool or RequestPool(parallel_requests())
         self._put_options = put_options(storage_class, tags or {})
 
     def create_all(self, objects: Sequence[ArchiveObject]) -> list[bool]:
@@ -60,11 +67,7 @@ class ArchiveWriter:
 
         Raises ``ArchiveWriteError`` for the first that failed otherwise.
         """
-        if len(objects) <= 1:
-            return [self.create(item) for item in objects]
-        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_PUTS, len(objects))) as pool:
-            # list() re-raises the first exception from any worker.
-            return list(pool.map(self.create, objects))
+        return self._pool.run_all([partial(self.create, item) for item in objects])
 
     def create(self, item: ArchiveObject) -> bool:
         """Put ``item`` if its key is free: True if this call created it, False if an object already had the key."""

@@ -1,6 +1,6 @@
 """The pipeline's hook into typed archives: decode the values of typed topics, then split groups by schema.
 
-``TypedValues.decode_batch`` runs after ``decode_event``: each record of a typed topic gets its typed value and
+``TypedValues.decode_batch`` runs once the event is decoded: each record of a typed topic gets its typed value and
 ``ValueSchema`` beside its bytes; a record whose value cannot be typed becomes a ``RecordFailure`` carrying the
 record exactly as the event delivered it, and leaves the batch. ``runs`` then cuts each (topic, partition, path)
 group into runs of consecutive records with one writer schema, so every object holds one schema and covers one
@@ -29,33 +29,33 @@ class TypedValues:
     def is_typed(self, topic: str) -> bool:
         return topic in self._decoders
 
-    def decode_batch(self, batch: DecodedBatch, event: object) -> None:
+    def decode_batch(self, batch: DecodedBatch) -> None:
         """Type every typed topic's values in place; move records that cannot be typed to ``batch.failures``."""
         if not any(record["topic"] in self._decoders for record in batch.records):
             return
         for typed in self._decoders.values():
             typed.start_batch()
         kept: list[Envelope] = []
-        for record, (records_key, raw) in zip(batch.records, _delivered_records(event, batch), strict=True):
+        delivered: list[tuple[str, Any]] = []
+        # batch.delivered holds the event's own record behind each envelope, with its map key: it carries
+        # valueSchemaMetadata, which the envelope does not keep, and is what a dead letter must contain.
+        for record, (records_key, raw) in zip(batch.records, batch.delivered, strict=True):
             decoder = self._decoders.get(record["topic"])
-            if decoder is None:
-                kept.append(record)
-                continue
-            if record["value"] is None:  # a tombstone has no schema; it stays a null value
+            if decoder is not None and record["value"] is None:  # a tombstone has no schema; it stays a null value
                 record[TYPED_VALUE] = record[VALUE_SCHEMA] = None
-                kept.append(record)
-                continue
-            metadata = raw.get("valueSchemaMetadata")
-            try:
-                record[TYPED_VALUE], record[VALUE_SCHEMA] = decoder.decode(
-                    record["value"], metadata if isinstance(metadata, Mapping) else None
-                )
-            except RecordError as error:
-                batch.failures.append(RecordFailure(error=error, raw=raw, records_key=records_key))
-                batch.payload_bytes -= len(record["key"] or b"") + len(record["value"])
-                continue
+            elif decoder is not None:
+                metadata = raw.get("valueSchemaMetadata")
+                try:
+                    record[TYPED_VALUE], record[VALUE_SCHEMA] = decoder.decode(
+                        record["value"], metadata if isinstance(metadata, Mapping) else None
+                    )
+                except RecordError as error:
+                    batch.failures.append(RecordFailure(error=error, raw=raw, records_key=records_key))
+                    batch.payload_bytes -= len(record["key"] or b"") + len(record["value"])
+                    continue
             kept.append(record)
-        batch.records = kept
+            delivered.append((records_key, raw))
+        batch.records, batch.delivered = kept, delivered
 
     @staticmethod
     def runs(records: Sequence[Envelope]) -> list[tuple[ValueSchema, list[Envelope]]]:
@@ -75,17 +75,3 @@ class TypedValues:
         if leading:
             runs.append((TOMBSTONES, leading))
         return runs
-
-
-def _delivered_records(event: object, batch: DecodedBatch) -> list[tuple[str, dict[str, Any]]]:
-    """The event's own record objects with their map keys, one per envelope of ``batch.records`` (before any value
-    failed): they carry ``valueSchemaMetadata``, which the envelope does not keep, and are what a dead letter must
-    contain, under the key they were delivered under.
-
-    ``decode_event`` walks the event in order and turns each record into an envelope or a failure that holds that
-    very object, so the records that are not failures pair up with the envelopes one for one -- even two records
-    with the same coordinates, which matching by (topic, partition, offset) would confuse.
-    """
-    assert isinstance(event, dict)  # decode_event accepted it
-    failed = {id(failure.raw) for failure in batch.failures}
-    return [(key, raw) for key, chunk in event["records"].items() for raw in chunk if id(raw) not in failed]
