@@ -178,12 +178,7 @@ def powertools_exact(codec: Codec) -> Variant:
         s3.put_object(Bucket=BUCKET, Key="exact.avro", Body=buffer.getvalue())
         return {"records": len(rows)}
 
-    def run(event: dict[str, Any]) -> Bodies:
-        s3.objects.clear()
-        handler(event, cast("LambdaContext", None))  # the handler never reads its context
-        return list(s3.objects.values())
-
-    return run
+    return _handler_variant(handler, s3)
 
 
 def powertools_lossy(codec: Codec) -> Variant:
@@ -202,6 +197,12 @@ def powertools_lossy(codec: Codec) -> Variant:
         fastavro.writer(buffer, ENVELOPE_SCHEMA, rows, codec=codec)
         s3.put_object(Bucket=BUCKET, Key="lossy.avro", Body=buffer.getvalue())
         return {"records": len(rows)}
+
+    return _handler_variant(handler, s3)
+
+
+def _handler_variant(handler: Callable[[dict[str, Any], LambdaContext], object], s3: MemoryS3) -> Variant:
+    """A Lambda handler as a variant: each call runs it on one event and returns what it put."""
 
     def run(event: dict[str, Any]) -> Bodies:
         s3.objects.clear()

@@ -189,25 +189,16 @@ class Monitoring(Construct):
                         right=[self._own_metric("BatchesFailed", cw.Stats.SUM, "BatchesFailed")],
                         width=WIDTH,
                     ),
-                    cw.GraphWidget(
-                        title="Dead letters: sent per minute and waiting",
-                        left=[
-                            dead_letter_queue.metric_number_of_messages_sent(
-                                statistic=cw.Stats.SUM, period=PERIOD, label="sent"
-                            ),
-                            dead_letter_depth,
-                        ],
-                        left_annotations=[_line(1, "dead-letter alarm")],
-                        width=WIDTH,
-                    ),
-                    cw.GraphWidget(
-                        title="Dead letters: oldest message age (s)",
-                        left=[dead_letter_oldest],
-                        left_annotations=[
+                    *_queue_widgets(
+                        "Dead letters",
+                        dead_letter_queue,
+                        dead_letter_depth,
+                        dead_letter_oldest,
+                        alarm_label="dead-letter alarm",
+                        age_lines=[
                             _line(dead_letter_age.to_seconds(), f"age alarm ({config.dead_letter_age_alarm_days} d)"),
                             _line(Duration.days(14).to_seconds(), "deleted by SQS (14 d)", color=cw.Color.GREY),
                         ],
-                        width=WIDTH,
                     ),
                 ],
                 given_up_widgets,
@@ -322,28 +313,19 @@ class Monitoring(Construct):
                 oldest,
                 threshold=Duration.hours(config.on_failure_age_alarm_hours).to_seconds(),
             )
-            widgets += [
-                cw.GraphWidget(
-                    title="Given-up batches: sent per minute and waiting",
-                    left=[
-                        queue.metric_number_of_messages_sent(statistic=cw.Stats.SUM, period=PERIOD, label="sent"),
-                        depth,
-                    ],
-                    left_annotations=[_line(1, "given-up alarm")],
-                    width=WIDTH,
-                ),
-                cw.GraphWidget(
-                    title="Given-up batches: oldest age (s)",
-                    left=[oldest],
-                    left_annotations=[
-                        _line(
-                            Duration.hours(config.on_failure_age_alarm_hours).to_seconds(),
-                            f"age alarm ({config.on_failure_age_alarm_hours} h)",
-                        )
-                    ],
-                    width=WIDTH,
-                ),
-            ]
+            widgets += _queue_widgets(
+                "Given-up batches",
+                queue,
+                depth,
+                oldest,
+                alarm_label="given-up alarm",
+                age_lines=[
+                    _line(
+                        Duration.hours(config.on_failure_age_alarm_hours).to_seconds(),
+                        f"age alarm ({config.on_failure_age_alarm_hours} h)",
+                    )
+                ],
+            )
         if "EventCount" in watched.metrics and watched.mappings:
             given_up = []
             for index, (topic, mapping) in enumerate(watched.mappings.items()):
@@ -488,6 +470,27 @@ class Monitoring(Construct):
             period=PERIOD,
             label=label,
         )
+
+
+def _queue_widgets(
+    what: str,
+    queue: sqs.IQueue,
+    depth: cw.IMetric,
+    oldest: cw.IMetric,
+    *,
+    alarm_label: str,
+    age_lines: list[cw.HorizontalAnnotation],
+) -> list[cw.IWidget]:
+    """A queue's two graphs: messages sent per minute and waiting (with its alarm's line), and the oldest's age."""
+    return [
+        cw.GraphWidget(
+            title=f"{what}: sent per minute and waiting",
+            left=[queue.metric_number_of_messages_sent(statistic=cw.Stats.SUM, period=PERIOD, label="sent"), depth],
+            left_annotations=[_line(1, alarm_label)],
+            width=WIDTH,
+        ),
+        cw.GraphWidget(title=f"{what}: oldest message age (s)", left=[oldest], left_annotations=age_lines, width=WIDTH),
+    ]
 
 
 def _line(value: float, label: str, *, color: str = cw.Color.RED) -> cw.HorizontalAnnotation:

@@ -330,7 +330,7 @@ def test_dashboard_lines_up_every_threshold(msk: Synthesized) -> None:
     age = threshold_lines(widget(msk, "Dead letters: oldest message age (s)"))
     assert age == {"age alarm (4 d)": 4 * DAY, "deleted by SQS (14 d)": 14 * DAY}
     assert threshold_lines(widget(msk, "Given-up batches: sent per minute and waiting")) == {"given-up alarm": 1}
-    assert threshold_lines(widget(msk, "Given-up batches: oldest age (s)")) == {"age alarm (24 h)": 24 * 3600}
+    assert threshold_lines(widget(msk, "Given-up batches: oldest message age (s)")) == {"age alarm (24 h)": 24 * 3600}
     archived = widget(msk, "Records archived / dead-lettered")
     assert list(threshold_lines(archived).values()) == [1]
 
