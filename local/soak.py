@@ -19,8 +19,10 @@ one chunk per fault, while the event-source-mapping emulator archives them with 
 The function's S3 and SQS endpoints point at one ``FaultProxy`` and the emulator's at another (Invoke), for the
 duration; the function's timeout is lowered. At the end every fault is cleared, the emulator drains the topic, and
 ``local.verify`` audits the archive against everything produced. ``run_soak`` returns a ``SoakResult`` (counts,
-fault log, the audit) for tests to assert on and extend; the CLI prints it and exits 1 on a lost offset or a
-conflict.
+fault log, the audit) for tests to assert on and extend. ``converge`` then runs the compaction and the audit the
+stack deploys, as their schedules would, and audits again: the archive's end state (``EndState``). The CLI does
+both and exits 1 on a lost offset, a conflict, or a duplicate, uncompacted window or audit finding left after
+compaction.
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from archive_ops import verify
-from local import config, deploy, produce, stack
+from archive_ops.archive_index import parse_key
+from local import config, deploy, maintenance, produce, stack
 from local.aws import client as aws_client
 from local.esm.process import EmulatorProcess, Event
 from local.faults import (
@@ -422,19 +425,7 @@ class Soak:
     # -- the verdict --------------------------------------------------------------------------------------------------
 
     def _result(self) -> SoakResult:
-        audit = verify.audit(
-            s3=aws_client("s3", self.target.endpoints),
-            bucket=self.target.bucket,
-            prefix=f"topics/{self.topic}/",
-            sqs=aws_client("sqs", self.target.endpoints),
-            queue_url=self.target.queue_url,
-            on_failure_queue_url=self.target.on_failure_queue_url,
-            bootstrap=self.target.endpoints.kafka_bootstrap,
-            topics=[self.topic],
-            group=self.group,
-            expect="high",
-            visibility_timeout=5,
-        )
+        audit = completeness(self.target, self.topic, self.group)
         parts = audit["partitions"]
         poison = {(p.partition, p.offset) for p in self.produced if p.kind == "poison"}
         dead = {
@@ -466,6 +457,90 @@ class Soak:
         )
 
 
+def completeness(target: Target, topic: str, group: str) -> dict[str, Any]:
+    """``verify``'s audit of ``topic``: the archive and both queues against everything produced (high watermark)."""
+    return verify.audit(
+        s3=aws_client("s3", target.endpoints),
+        bucket=target.bucket,
+        prefix=f"topics/{topic}/",
+        sqs=aws_client("sqs", target.endpoints),
+        queue_url=target.queue_url,
+        on_failure_queue_url=target.on_failure_queue_url,
+        bootstrap=target.endpoints.kafka_bootstrap,
+        topics=[topic],
+        group=group,
+        expect="high",
+        visibility_timeout=5,
+    )
+
+
+@dataclass
+class EndState:
+    """The archive after the deployed compaction and audit ran on the soaked topic, as their schedules would."""
+
+    groups_queued: int  # by the compaction planner
+    objects: int  # the topic's objects afterwards
+    uncompacted_objects: int  # of those, objects still under a function's (first-offset) name
+    lost_offsets: int
+    duplicate_offsets: int
+    conflicts: int
+    archived: int
+    audit: dict[str, Any]  # the deployed audit's figures for the topic (GapOffsets, DuplicateOffsets, ...)
+
+    @property
+    def ok(self) -> bool:
+        findings = ("GapOffsets", "DuplicateOffsets", "ConflictOffsets", "PendingCompactions", "RedundantObjects")
+        return (self.lost_offsets, self.duplicate_offsets, self.conflicts, self.uncompacted_objects) == (
+            0,
+            0,
+            0,
+            0,
+        ) and all(self.audit.get(name) == 0 for name in findings)
+
+    def summary(self) -> str:
+        figures = ", ".join(f"{name} {value}" for name, value in sorted(self.audit.items()))
+        return "\n".join(
+            [
+                f"after the deployed compaction ({self.groups_queued} group(s) queued) and audit:",
+                f"  objects            {self.objects} ({self.uncompacted_objects} not compacted)",
+                f"  archived           {self.archived}",
+                f"  lost offsets       {self.lost_offsets}",
+                f"  duplicate offsets  {self.duplicate_offsets}",
+                f"  conflicts          {self.conflicts}",
+                f"  deployed audit     {figures}",
+                "OK: every offset exactly once" if self.ok else "FAILED: the archive did not converge",
+            ]
+        )
+
+
+def converge(target: Target, result: SoakResult, *, timeout: float = 600) -> EndState:
+    """Run the stack's compaction (planner, then its workers through the work queue) and audit on the soaked topic,
+    inside LocalStack, then audit the archive again against Kafka: the end state a deployment reaches."""
+    outputs = deploy.load_outputs(target.instance)
+    lambda_client = aws_client("lambda", target.endpoints)
+    planned, keys = maintenance.compact(
+        lambda_client=lambda_client,
+        sqs=aws_client("sqs", target.endpoints),
+        s3=aws_client("s3", target.endpoints),
+        outputs=outputs,
+        topic=result.topic,
+        timeout=timeout,
+    )
+    audited = maintenance.audit(lambda_client=lambda_client, outputs=outputs)
+    after = completeness(target, result.topic, result.group)
+    refs = [parse_key(key) for key in keys]
+    return EndState(
+        groups_queued=int(planned.get("groupsQueued", 0)),
+        objects=len(keys),
+        uncompacted_objects=sum(1 for ref in refs if ref is None or ref.last_offset is None),
+        lost_offsets=after["gapCount"] + after["notArchivedCount"],
+        duplicate_offsets=after["duplicateCount"],
+        conflicts=after["conflictCount"],
+        archived=sum(part["archivedRecords"] for part in after["partitions"]),
+        audit=dict(audited.get("topics", {}).get(result.topic, {})),
+    )
+
+
 def run_soak(target: Target, settings: SoakConfig, log: Callable[[str], None] = print) -> SoakResult:
     """Run one soak (see the module doc) and return its counts, fault log and audit."""
     return Soak(target, settings, log).run()
@@ -483,6 +558,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--instance", default="soak", help="local stack instance; started and deployed if it is not up")
     p.add_argument("--keep", action="store_true", help="leave a stack this run started running")
     p.add_argument("--json", type=str, default=None, help="also write the result (and the audit) to this file")
+    p.add_argument(
+        "--no-compaction",
+        action="store_true",
+        help="stop after the soak's own audit (by default the deployed compaction and audit run after it, and any "
+        "duplicate left, pending compaction or audit finding fails the run)",
+    )
     args = p.parse_args(argv)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1_000_000)
     try:
@@ -505,18 +586,23 @@ def main(argv: list[str] | None = None) -> int:
             stack.up(args.instance)
             deploy.deploy(args.instance)
         print(f"soak: seed {seed}, {settings.faults} faults, {settings.records} records, instance {args.instance}")
-        result = run_soak(Target.from_instance(args.instance), settings)
+        target = Target.from_instance(args.instance)
+        result = run_soak(target, settings)
+        print(result.summary())
+        end_state = None if args.no_compaction else converge(target, result)
+        if end_state is not None:
+            print(end_state.summary())
     except (RuntimeError, KeyError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     finally:
         if started_here and not args.keep:
             stack.down(args.instance)
-    print(result.summary())
     if args.json:
         with open(args.json, "w") as out:
-            json.dump(result.as_dict(), out, indent=2, default=str)
-    return 0 if result.ok else 1
+            document = {**result.as_dict(), "endState": None if end_state is None else asdict(end_state)}
+            json.dump(document, out, indent=2, default=str)
+    return 0 if result.ok and (end_state is None or end_state.ok) else 1
 
 
 if __name__ == "__main__":

@@ -15,9 +15,8 @@ import os
 
 import pytest
 
-from archive_ops.archive_index import parse_key
-from local.soak import FAULT_KINDS, SoakConfig, SoakResult, Target, run_soak
-from tests.e2e.conftest import INSTANCE, Deployed, audit, invoke_function, run_compaction
+from local.soak import FAULT_KINDS, SoakConfig, SoakResult, Target, converge, run_soak
+from tests.e2e.conftest import INSTANCE, Deployed
 
 pytestmark = pytest.mark.e2e
 
@@ -26,8 +25,8 @@ FAULTS = 50
 
 
 @pytest.fixture(scope="module")
-def soak(local_stack: Deployed) -> SoakResult:
-    target = Target(
+def target(local_stack: Deployed) -> Target:
+    return Target(
         instance=INSTANCE,
         endpoints=local_stack.endpoints,
         function=local_stack.function,
@@ -36,6 +35,10 @@ def soak(local_stack: Deployed) -> SoakResult:
         on_failure_queue_url=local_stack.on_failure_queue_url,
         localstack_pid=local_stack.localstack_pid,
     )
+
+
+@pytest.fixture(scope="module")
+def soak(target: Target) -> SoakResult:
     return run_soak(target, SoakConfig(records=2500, faults=FAULTS, seed=SEED))
 
 
@@ -67,24 +70,17 @@ def test_soak_settings_are_checked() -> None:
 
 
 def test_after_the_soak_the_deployed_compaction_and_audit_leave_every_offset_exactly_once(
-    soak: SoakResult, local_stack: Deployed
+    soak: SoakResult, target: Target
 ) -> None:
     """The end state: the compaction and the audit the stack deploys, invoked in LocalStack as their schedules
     would, turn the soaked archive into one where every offset is held once, nothing is lost and nothing conflicts,
-    and every window is compacted."""
-    planned, keys = run_compaction(local_stack, soak.topic)
-    assert planned["groupsQueued"] >= 1, soak.summary()
-    assert all(ref is not None and ref.last_offset is not None for ref in map(parse_key, keys))
-
-    after = audit(local_stack, soak.topic)
-    summary = f"{soak.summary()}; duplicates before compaction: {soak.duplicate_offsets}"
-    assert after["complete"], summary
-    assert (after["gapCount"], after["notArchivedCount"]) == (0, 0), summary
-    assert (after["duplicateCount"], after["conflictCount"]) == (0, 0), summary
-    assert sum(part["archivedRecords"] for part in after["partitions"]) == soak.archived, summary
-
-    findings = invoke_function(local_stack, local_stack.outputs["audit_function"])
-    topic = findings["topics"][soak.topic]  # per topic: other tests share the bucket
-    assert (topic["GapOffsets"], topic["DuplicateOffsets"], topic["ConflictOffsets"]) == (0, 0, 0), findings
-    assert (topic["PendingCompactions"], topic["RedundantObjects"]) == (0, 0), findings
-    assert topic["ArchivedRecords"] == soak.archived
+    and every window is compacted (``make soak`` ends the same way)."""
+    end = converge(target, soak)
+    summary = f"{soak.summary()}\n{end.summary()}"
+    assert end.groups_queued >= 1, summary
+    assert end.objects > 0 and end.uncompacted_objects == 0, summary
+    assert (end.lost_offsets, end.duplicate_offsets, end.conflicts) == (0, 0, 0), summary
+    assert end.archived == soak.archived == end.audit["ArchivedRecords"], summary
+    findings = ("GapOffsets", "DuplicateOffsets", "ConflictOffsets", "PendingCompactions", "RedundantObjects")
+    assert {name: end.audit[name] for name in findings} == dict.fromkeys(findings, 0), summary
+    assert end.ok, summary
