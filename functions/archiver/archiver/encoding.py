@@ -69,8 +69,7 @@ def sync_marker_for(key: str) -> bytes:
 
 def encode_records(records: Sequence[Envelope], *, codec: str, key: str) -> bytes:
     """One Avro object container file holding ``records`` in order."""
-    compress = block_compressor(codec)
-    return container(((count, compress(block)) for count, block in _blocks(records)), codec=codec, key=key)
+    return container(compressed_blocks(records, block_compressor(codec)), codec=codec, key=key)
 
 
 def container(blocks: Iterable[tuple[int, bytes]], *, codec: str, key: str) -> bytes:
@@ -153,6 +152,11 @@ def canonical_header(container: bytes) -> bytes:
 
 
 _MAGIC = b"Obj\x01"
+
+
+def compressed_blocks(records: Sequence[Envelope], compress: Compressor) -> Iterator[tuple[int, bytes]]:
+    """(record count, compressed block) per block of ``records``, each compressed as soon as it is complete."""
+    return ((count, compress(block)) for count, block in _blocks(records))
 
 
 def _blocks(records: Sequence[Envelope]) -> Iterator[tuple[int, bytes]]:

@@ -41,6 +41,7 @@ from archiver.encoding import (
     TIMESTAMP_MILLIS_MAX,
     TIMESTAMP_MILLIS_MIN,
     block_compressor,
+    compressed_blocks,
     encode_long,
     record_encoder,
     varint_tables,
@@ -194,16 +195,7 @@ class RawScan:
         if not group.ordered:  # AWS delivers each partition in order; sorting makes that a guarantee
             envelopes = group.envelopes()
             group.first_offset, group.last_offset = envelopes[0]["offset"], envelopes[-1]["offset"]
-            group.blocks, group.buffer = [], bytearray()
-            count = 0
-            for envelope in envelopes:
-                group.buffer += self._encode_envelope(envelope)
-                count += 1
-                if len(group.buffer) >= SYNC_INTERVAL:
-                    group.blocks.append((count, self._compress(group.buffer)))
-                    group.buffer, count = bytearray(), 0
-            if count:
-                group.blocks.append((count, self._compress(group.buffer)))
+            group.blocks = list(compressed_blocks(envelopes, self._compress))
         elif group.buffer:
             self._cut(group)
         group.buffer = bytearray()
