@@ -474,6 +474,10 @@ def completeness(target: Target, topic: str, group: str) -> dict[str, Any]:
     )
 
 
+# The deployed audit's figures that must all be 0 once the archive has converged.
+AUDIT_FINDINGS = ("GapOffsets", "DuplicateOffsets", "ConflictOffsets", "PendingCompactions", "RedundantObjects")
+
+
 @dataclass
 class EndState:
     """The archive after the deployed compaction and audit ran on the soaked topic, as their schedules would."""
@@ -489,13 +493,8 @@ class EndState:
 
     @property
     def ok(self) -> bool:
-        findings = ("GapOffsets", "DuplicateOffsets", "ConflictOffsets", "PendingCompactions", "RedundantObjects")
-        return (self.lost_offsets, self.duplicate_offsets, self.conflicts, self.uncompacted_objects) == (
-            0,
-            0,
-            0,
-            0,
-        ) and all(self.audit.get(name) == 0 for name in findings)
+        counts = (self.lost_offsets, self.duplicate_offsets, self.conflicts, self.uncompacted_objects)
+        return not any(counts) and all(self.audit.get(name) == 0 for name in AUDIT_FINDINGS)
 
     def summary(self) -> str:
         figures = ", ".join(f"{name} {value}" for name, value in sorted(self.audit.items()))
